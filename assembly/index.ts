@@ -1,0 +1,9 @@
+// The kernel ABI: every export takes pointers and lengths, returns an i32 status (0 = OK), and never
+// allocates. The host (src/kernels) owns all memory above heapBase().
+export { decode, encode, round_to } from "./convert";
+export { wsum } from "./wsum";
+export { mul_scalar, div_scalar } from "./scalar-ops";
+
+export function heapBase(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,28 @@
+// `amalgam` on Node: wires the file system, the kernel module and the terminal into the CLI.
+import { readFile } from "node:fs/promises";
+import { basename, resolve } from "node:path";
+import { runCli } from "../../src/cli/main.ts";
+import type { CliHost } from "../../src/cli/host.ts";
+import { fsResolver } from "./fs-model.ts";
+import { FsOutputSink } from "./fs-sink.ts";
+import { loadKernelModule } from "./wasm.ts";
+
+export function nodeCliHost(): CliHost {
+  return {
+    resolveModel: fsResolver(process.cwd()),
+    readTextFile: (p) => readFile(p, "utf8"),
+    createSink: (dir) => FsOutputSink.create(dir),
+    loadKernelModule,
+    baseName: (p) => basename(resolve(p)),
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    stderrIsTTY: process.stderr.isTTY === true,
+    stderrColumns: process.stderr.columns ?? 80,
+    now: () => performance.now(),
+  };
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const code = await runCli(argv, nodeCliHost());
+  process.exitCode = code;
+}

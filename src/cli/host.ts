@@ -1,0 +1,17 @@
+import type { OutputSink, ResolveModel } from "../io/storage.ts";
+
+/** What a runtime gives the CLI: I/O, the kernel module, and its terminal. */
+export interface CliHost {
+  readonly resolveModel: ResolveModel;
+  readTextFile(path: string): Promise<string>;
+  /** An atomic sink writing into the output directory (created if needed). */
+  createSink(outDir: string): Promise<OutputSink>;
+  loadKernelModule(): Promise<WebAssembly.Module>;
+  /** Last path component of a directory (the model card's title). */
+  baseName(path: string): string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readonly stderrIsTTY: boolean;
+  readonly stderrColumns: number;
+  now(): number;
+}

@@ -1,0 +1,49 @@
+// The CLI's entry: dispatches commands; a user error is one paragraph on stderr and exit code 1.
+import { AmalgamError } from "../errors.ts";
+import type { CliHost } from "./host.ts";
+import { mergeCommand } from "./merge-command.ts";
+
+export const VERSION = "0.1.0";
+
+const HELP = `Usage: amalgam <command> [options]
+
+Merge LLM checkpoints from MergeKit YAML configs.
+
+Commands:
+  merge CONFIG OUT_DIR   run a merge (MergeKit's mergekit-yaml)
+  help [COMMAND]         show help
+  version                print the version
+
+Run "amalgam <command> --help" for a command's options.
+`;
+
+/** Runs one CLI invocation and returns its exit code; never throws. */
+export async function runCli(argv: readonly string[], host: CliHost): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        if (rest[0] === "merge") return await mergeCommand(["--help"], host);
+        host.stdout(HELP);
+        return 0;
+      case "version":
+      case "--version":
+        host.stdout(`amalgam ${VERSION}\n`);
+        return 0;
+      case "merge":
+        return await mergeCommand(rest, host);
+      default:
+        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, help, version`);
+    }
+  } catch (e) {
+    if (e instanceof AmalgamError) {
+      host.stderr(`\nerror [${e.code}]: ${e.message}\n`);
+      return 1;
+    }
+    host.stderr(`\ninternal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 2;
+  }
+}

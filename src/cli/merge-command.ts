@@ -1,0 +1,103 @@
+// `amalgam merge CONFIG OUT_DIR`: mergekit-yaml's command line.
+import { parseMergeConfig } from "../config/parse-config.ts";
+import { merge } from "../executor/merge.ts";
+import { AmalgamError } from "../errors.ts";
+import { formatHelp, parseArgs, parseSize } from "./args.ts";
+import type { FlagSpec } from "./args.ts";
+import type { CliHost } from "./host.ts";
+import { fmtBytes, progressLine } from "./progress.ts";
+
+const IGNORED = "means nothing in Amalgam (accepted for MergeKit compatibility)";
+
+export const MERGE_FLAGS: readonly FlagSpec[] = [
+  { name: "out-shard-size", kind: "string", valueName: "SIZE", default: "5B", help: "largest output shard in bytes, K/M/B suffixes (default 5B)" },
+  { name: "copy-tokenizer", kind: "boolean", negatable: true, default: true, help: "copy the donor's tokenizer and generation files (default on)" },
+  { name: "write-model-card", kind: "boolean", negatable: true, default: true, help: "write README.md and mergekit_config.yml (default on)" },
+  { name: "random-seed", kind: "string", valueName: "N", help: "seed for random methods (dare, della, ...)" },
+  { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "allow merging models of different architectures" },
+  { name: "verbose", short: "v", kind: "count", default: 0, help: "more output (-v: plan summary, -vv: every tensor)" },
+  { name: "quiet", kind: "boolean", negatable: true, default: false, help: "no progress bar" },
+  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+  { name: "lazy-unpickle", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are always read lazily" },
+  { name: "clone-tensors", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are never shared" },
+  { name: "low-cpu-memory", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: memory is always bounded by the tensors in flight" },
+  { name: "cuda", kind: "boolean", negatable: true, ignoredNote: "is not supported; the merge runs on the CPU", help: "ignored (CPU only)" },
+  { name: "safe-serialization", kind: "boolean", negatable: true, ignoredNote: "is always on: output is safetensors", help: "ignored: output is always safetensors" },
+  { name: "trust-remote-code", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: no model code is run" },
+  { name: "async-write", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored" },
+  { name: "read-to-gpu", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored" },
+  { name: "multi-gpu", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored" },
+  { name: "gpu-rich", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored" },
+  { name: "transformers-cache", kind: "string", valueName: "DIR", ignoredNote: IGNORED, help: "ignored: models are local directories" },
+  { name: "lora-merge-cache", kind: "string", valueName: "DIR", ignoredNote: IGNORED, help: "ignored" },
+  { name: "lora-merge-dtype", kind: "string", valueName: "DTYPE", ignoredNote: IGNORED, help: "ignored" },
+  { name: "device", kind: "string", valueName: "DEV", ignoredNote: "is ignored; the merge runs on the CPU", help: "ignored (CPU only)" },
+  { name: "num-threads", short: "j", kind: "string", valueName: "N", ignoredNote: "is ignored; merges are single-threaded for now", help: "ignored (single-threaded for now)" },
+  { name: "write-threads", kind: "string", valueName: "N", ignoredNote: IGNORED, help: "ignored" },
+];
+
+export const MERGE_HELP = formatHelp(
+  "amalgam merge CONFIG OUT_DIR [options]",
+  "Merge the models of a MergeKit YAML config into OUT_DIR (safetensors, config.json, tokenizer, model card).\nModel paths in the config are resolved against the current directory, as MergeKit does.",
+  MERGE_FLAGS,
+);
+
+export async function mergeCommand(argv: readonly string[], host: CliHost): Promise<number> {
+  const args = parseArgs(argv, MERGE_FLAGS, "merge");
+  if (args.flags["help"]) {
+    host.stdout(MERGE_HELP);
+    return 0;
+  }
+  if (args.positionals.length !== 2) {
+    throw new AmalgamError("E_ARGS", `merge: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam merge --help"`);
+  }
+  const [configPath, outDir] = args.positionals as [string, string];
+  const quiet = args.flags["quiet"] === true;
+  const verbose = (args.flags["verbose"] as number) ?? 0;
+  for (const n of args.notes) host.stderr(`${n}\n`);
+  const outShardSize = parseSize(String(args.flags["out-shard-size"]), "--out-shard-size");
+  let randomSeed: number | undefined;
+  if (args.flags["random-seed"] !== undefined) {
+    randomSeed = Number(args.flags["random-seed"]);
+    if (!Number.isSafeInteger(randomSeed) || randomSeed < 0) throw new AmalgamError("E_ARGS", `--random-seed: expected a non-negative integer, got "${String(args.flags["random-seed"])}"`);
+  }
+  let text: string;
+  try {
+    text = await host.readTextFile(configPath);
+  } catch (e) {
+    throw new AmalgamError("E_ARGS", `cannot read config ${configPath}: ${(e as Error).message}`);
+  }
+  const config = parseMergeConfig(text, configPath);
+  const module = await host.loadKernelModule();
+  const sink = await host.createSink(outDir);
+  const start = host.now();
+  const showBar = !quiet && host.stderrIsTTY;
+  let lastDraw = 0;
+  const result = await merge(config, {
+    resolveModel: host.resolveModel,
+    sink,
+    kernels: module,
+    outputName: host.baseName(outDir),
+    outShardSize,
+    copyTokenizer: args.flags["copy-tokenizer"] !== false,
+    writeModelCard: args.flags["write-model-card"] !== false,
+    randomSeed,
+    onWarning: (m) => host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`),
+    onProgress: (p) => {
+      if (verbose >= 2) host.stderr(`merged ${p.tensor}\n`);
+      if (!showBar) return;
+      const now = host.now();
+      if (now - lastDraw < 100 && p.tensorsDone < p.tensorsTotal) return;
+      lastDraw = now;
+      host.stderr(`\r\x1b[K${progressLine(p, (now - start) / 1000, host.stderrColumns)}`);
+    },
+  });
+  if (showBar) host.stderr("\n");
+  const secs = (host.now() - start) / 1000;
+  const { plan } = result;
+  if (!quiet) {
+    host.stderr(`merged ${plan.tensors.length} tensors (${fmtBytes(plan.totalBytes)}, ${plan.numLayers} layers) with ${plan.method.name} into ${outDir} in ${secs.toFixed(2)} s\n`);
+    if (verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\npeak kernel memory: ${fmtBytes(result.peakKernelBytes)}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,231 @@
+// Validation of a MergeKit YAML config into a typed MergeConfig, with errors that name the
+// config path, line and column, and say what was expected.
+import { parseConfigDType } from "../dtype.ts";
+import { AmalgamError } from "../errors.ts";
+import { parseModelRef } from "./model-ref.ts";
+import type { ConditionalParameter, MergeConfig, ModelRef, ParameterEntry, ParameterSetting, ScalarOrGradient, SliceConfig, SourceConfig } from "./types.ts";
+import { configError, parseYamlTree, where } from "./yaml-tree.ts";
+import type { YMap, YNode } from "./yaml-tree.ts";
+
+const TOP_KEYS = [
+  "merge_method", "models", "slices", "modules", "base_model", "dtype", "out_dtype", "parameters",
+  "tokenizer_source", "tokenizer", "chat_template", "name",
+] as const;
+const MODEL_KEYS = ["model", "parameters"] as const;
+const SOURCE_KEYS = ["model", "layer_range", "parameters"] as const;
+const SLICE_KEYS = ["sources", "base_model", "residual_weight", "parameters"] as const;
+
+function describe(n: YNode): string {
+  if (n.kind === "map") return "a mapping";
+  if (n.kind === "seq") return "a list";
+  return n.value === null ? "nothing" : JSON.stringify(n.value);
+}
+
+function asMap(n: YNode, what: string): YMap {
+  if (n.kind !== "map") throw configError(n, `expected ${what}, got ${describe(n)}`, "E_CONFIG_TYPE");
+  return n;
+}
+
+function checkKeys(m: YMap, allowed: readonly string[]): void {
+  for (const [k, v] of m.entries) {
+    if (!allowed.includes(k)) {
+      throw configError(v, `unknown key "${k}"; expected one of: ${allowed.join(", ")}`, "E_CONFIG_UNKNOWN_KEY");
+    }
+  }
+}
+
+function get(m: YMap, key: string): YNode | undefined {
+  for (const [k, v] of m.entries) if (k === key) return v;
+  return undefined;
+}
+
+function isNull(n: YNode | undefined): boolean {
+  return n === undefined || (n.kind === "scalar" && n.value === null);
+}
+
+/** A YAML number, or what pydantic coerces to a float (booleans, numeric strings). */
+function asNumber(n: YNode, what: string): number {
+  if (n.kind === "scalar") {
+    if (typeof n.value === "number") return n.value;
+    if (typeof n.value === "boolean") return n.value ? 1 : 0;
+    if (typeof n.value === "string" && n.value.trim() !== "" && Number.isFinite(Number(n.value))) return Number(n.value);
+  }
+  throw configError(n, `expected ${what}, got ${describe(n)}`, "E_CONFIG_TYPE");
+}
+
+function asString(n: YNode, what: string): string {
+  if (n.kind === "scalar" && typeof n.value === "string") return n.value;
+  if (n.kind === "scalar" && typeof n.value === "number") return String(n.value);
+  throw configError(n, `expected ${what}, got ${describe(n)}`, "E_CONFIG_TYPE");
+}
+
+const NUMBER_OR_LIST = "a number or a list of numbers";
+
+function scalarOrGradient(n: YNode): ScalarOrGradient {
+  if (n.kind === "seq") {
+    if (n.items.length === 0) throw configError(n, `expected ${NUMBER_OR_LIST}, got an empty list`, "E_CONFIG_TYPE");
+    return n.items.map((it) => asNumber(it, NUMBER_OR_LIST));
+  }
+  return asNumber(n, NUMBER_OR_LIST);
+}
+
+function parameterSetting(n: YNode): ParameterSetting {
+  if (n.kind === "seq" && n.items.length > 0 && n.items.some((it) => it.kind === "map")) {
+    const items: ConditionalParameter[] = n.items.map((it) => {
+      const m = asMap(it, "a {filter, value} mapping (all items of a filtered list must be mappings)");
+      checkKeys(m, ["filter", "value"]);
+      const v = get(m, "value");
+      if (v === undefined) throw configError(m, `missing "value"`);
+      const f = get(m, "filter");
+      return { value: scalarOrGradient(v), filter: isNull(f) ? undefined : asString(f!, "a filter string") };
+    });
+    return { kind: "conditional", items };
+  }
+  if (n.kind === "map") {
+    // MergeKit's schema accepts a bare {filter, value} but fails at merge time; say so now.
+    throw configError(n, `a single {filter, value} mapping must be written as a list item ("- filter: ...")`, "E_CONFIG_TYPE");
+  }
+  return { kind: "value", value: scalarOrGradient(n) };
+}
+
+function parameters(n: YNode | undefined): Map<string, ParameterEntry> {
+  const out = new Map<string, ParameterEntry>();
+  if (isNull(n)) return out;
+  const m = asMap(n!, "a mapping of parameter names to values");
+  for (const [k, v] of m.entries) {
+    if (isNull(v)) continue; // `weight:` with no value is None in MergeKit: not set at this level
+    out.set(k, { setting: parameterSetting(v), path: v.path, pos: v.pos });
+  }
+  return out;
+}
+
+function modelRef(n: YNode): ModelRef {
+  if (n.kind === "map") {
+    checkKeys(n, ["model", "lora", "override_architecture"]);
+    const inner = get(n, "model");
+    if (!inner) throw configError(n, `missing "model"`);
+    let text: string;
+    if (inner.kind === "map") {
+      checkKeys(inner, ["path", "revision"]);
+      const p = get(inner, "path");
+      if (!p) throw configError(inner, `missing "path"`);
+      text = asString(p, "a model path");
+      const r = get(inner, "revision");
+      if (!isNull(r)) text += `@${asString(r!, "a revision")}`;
+    } else {
+      text = asString(inner, "a model path");
+    }
+    const lora = get(n, "lora");
+    if (!isNull(lora)) {
+      if (lora!.kind === "map") {
+        const p = get(lora!, "path");
+        if (!p) throw configError(lora!, `missing "path"`);
+        text += `+${asString(p, "a LoRA path")}`;
+      } else {
+        text += `+${asString(lora!, "a LoRA path")}`;
+      }
+    }
+    return parseModelRef(text, where(n));
+  }
+  return parseModelRef(asString(n, "a model path or reference"), where(n));
+}
+
+function layerRange(n: YNode | undefined): readonly [number, number] | undefined {
+  if (isNull(n)) return undefined;
+  if (n!.kind !== "seq" || n!.items.length !== 2) throw configError(n!, `expected [start, end], got ${describe(n!)}`, "E_CONFIG_TYPE");
+  const [a, b] = n!.items.map((it) => asNumber(it, "an integer layer index")) as [number, number];
+  if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b < a) {
+    throw configError(n!, `expected [start, end] with integers 0 <= start <= end, got [${a}, ${b}]`, "E_CONFIG_TYPE");
+  }
+  return [a, b];
+}
+
+function dtypeOf(n: YNode | undefined, key: string) {
+  if (isNull(n)) return undefined;
+  return parseConfigDType(asString(n!, `a dtype name`), where(n!) || key);
+}
+
+/** Parses and validates MergeKit YAML. `file` names the config in messages. */
+export function parseMergeConfig(text: string, file = "config"): MergeConfig {
+  const root = parseYamlTree(text, file);
+  if (isNull(root)) throw new AmalgamError("E_CONFIG", `${file}: the config is empty`);
+  const top = asMap(root, "a mapping at the top level of the config");
+  checkKeys(top, TOP_KEYS);
+  const mm = get(top, "merge_method");
+  if (isNull(mm)) throw new AmalgamError("E_CONFIG", `${file}: missing "merge_method"`);
+  const mergeMethod = asString(mm!, "a merge method name");
+
+  const modelsNode = get(top, "models");
+  const slicesNode = get(top, "slices");
+  const modulesNode = get(top, "modules");
+  const given = [modelsNode, slicesNode, modulesNode].filter((n) => !isNull(n)).length;
+  if (given !== 1) {
+    throw new AmalgamError("E_CONFIG", `${file}: exactly one of "models", "slices" or "modules" must be given (found ${given})`);
+  }
+  if (!isNull(modulesNode)) {
+    throw configError(modulesNode!, `the "modules:" syntax (multi-module models) is not supported yet`, "E_CONFIG");
+  }
+
+  let models: SourceConfig[] | undefined;
+  if (!isNull(modelsNode)) {
+    if (modelsNode!.kind !== "seq") throw configError(modelsNode!, `expected a list of models, got ${describe(modelsNode!)}`, "E_CONFIG_TYPE");
+    models = modelsNode!.items.map((it) => {
+      const m = asMap(it, "a mapping with a \"model\" key");
+      checkKeys(m, MODEL_KEYS);
+      const mn = get(m, "model");
+      if (isNull(mn)) throw configError(m, `missing "model"`);
+      return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path };
+    });
+  }
+
+  let slices: SliceConfig[] | undefined;
+  if (!isNull(slicesNode)) {
+    if (slicesNode!.kind !== "seq") throw configError(slicesNode!, `expected a list of slices, got ${describe(slicesNode!)}`, "E_CONFIG_TYPE");
+    slices = slicesNode!.items.map((it) => {
+      const s = asMap(it, "a mapping with a \"sources\" key");
+      checkKeys(s, SLICE_KEYS);
+      const srcNode = get(s, "sources");
+      if (isNull(srcNode) || srcNode!.kind !== "seq" || srcNode!.items.length === 0) {
+        throw configError(srcNode ?? s, `expected a non-empty list of sources`, "E_CONFIG_TYPE");
+      }
+      const sources = srcNode!.items.map((x) => {
+        const m = asMap(x, "a mapping with \"model\" and \"layer_range\"");
+        checkKeys(m, SOURCE_KEYS);
+        const mn = get(m, "model");
+        if (isNull(mn)) throw configError(m, `missing "model"`);
+        return { model: modelRef(mn!), layerRange: layerRange(get(m, "layer_range")), parameters: parameters(get(m, "parameters")), path: m.path };
+      });
+      const b = get(s, "base_model");
+      return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path };
+    });
+  }
+
+  const base = get(top, "base_model");
+  const tok = get(top, "tokenizer");
+  if (!isNull(tok)) throw configError(tok!, `the "tokenizer:" section (vocabulary merging) is not supported yet`, "E_CONFIG");
+  const tsrc = get(top, "tokenizer_source");
+  let tokenizerSource: string | undefined;
+  if (!isNull(tsrc)) {
+    tokenizerSource = asString(tsrc!, "a tokenizer source");
+    if (tokenizerSource !== "base") {
+      throw configError(tsrc!, `tokenizer_source "${tokenizerSource}" (vocabulary merging) is not supported yet; only "base" (keep the base model's tokenizer) works today`, "E_CONFIG");
+    }
+  }
+  const ct = get(top, "chat_template");
+  if (!isNull(ct)) throw configError(ct!, `"chat_template" is not supported yet`, "E_CONFIG");
+
+  return {
+    mergeMethod,
+    models,
+    slices,
+    baseModel: isNull(base) ? undefined : modelRef(base!),
+    dtype: dtypeOf(get(top, "dtype"), "dtype"),
+    outDtype: dtypeOf(get(top, "out_dtype"), "out_dtype"),
+    parameters: parameters(get(top, "parameters")),
+    tokenizerSource,
+    chatTemplate: undefined,
+    text,
+    file,
+  };
+}
+

@@ -1,0 +1,67 @@
+import type { DType } from "../dtype.ts";
+import type { Pos } from "./yaml-tree.ts";
+
+/** A number or a gradient list (piecewise-linear over a slice's layers). */
+export type ScalarOrGradient = number | readonly number[];
+
+export interface ConditionalParameter {
+  readonly value: ScalarOrGradient;
+  /** Substring of the tensor name; undefined or "*" match everything. */
+  readonly filter: string | undefined;
+}
+
+/** `ParameterSetting` of MergeKit: a value, a gradient, or a list of filtered values. */
+export type ParameterSetting =
+  | { readonly kind: "value"; readonly value: ScalarOrGradient }
+  | { readonly kind: "conditional"; readonly items: readonly ConditionalParameter[] };
+
+export interface ParameterEntry {
+  readonly setting: ParameterSetting;
+  /** Config path of the setting, for messages (`models[0].parameters.weight`). */
+  readonly path: string;
+  readonly pos: Pos | undefined;
+}
+
+export type ParameterMap = ReadonlyMap<string, ParameterEntry>;
+
+/** `path[@revision][+lora[@revision]]`. */
+export interface ModelRef {
+  readonly path: string;
+  readonly revision: string | undefined;
+  readonly lora: { readonly path: string; readonly revision: string | undefined } | undefined;
+  /** The reference as written in the config. */
+  readonly text: string;
+}
+
+export interface SourceConfig {
+  readonly model: ModelRef;
+  /** [start, end) or undefined (all layers). */
+  readonly layerRange: readonly [number, number] | undefined;
+  readonly parameters: ParameterMap;
+  readonly path: string;
+}
+
+export interface SliceConfig {
+  readonly sources: readonly SourceConfig[];
+  readonly baseModel: ModelRef | undefined;
+  readonly parameters: ParameterMap;
+  readonly path: string;
+}
+
+export interface MergeConfig {
+  readonly mergeMethod: string;
+  /** Exactly one of models / slices is set. */
+  readonly models: readonly SourceConfig[] | undefined;
+  readonly slices: readonly SliceConfig[] | undefined;
+  readonly baseModel: ModelRef | undefined;
+  readonly dtype: DType | undefined;
+  readonly outDtype: DType | undefined;
+  readonly parameters: ParameterMap;
+  /** `tokenizer_source: base` or absent. */
+  readonly tokenizerSource: string | undefined;
+  readonly chatTemplate: string | undefined;
+  /** The config text as given (written to mergekit_config.yml and the model card). */
+  readonly text: string;
+  /** Where the config came from, for messages. */
+  readonly file: string;
+}

@@ -1,0 +1,16 @@
+export { AmalgamError, isAmalgamError } from "./errors.ts";
+export type { ErrorCode } from "./errors.ts";
+export { DTYPES, parseConfigDType } from "./dtype.ts";
+export type { DType, DTypeInfo } from "./dtype.ts";
+export { parseMergeConfig } from "./config/parse-config.ts";
+export type { MergeConfig } from "./config/types.ts";
+export { buildPlan, DEFAULT_SHARD_BYTES } from "./plan/build-plan.ts";
+export type { MergePlan, PlannedTensor } from "./plan/types.ts";
+export { merge } from "./executor/merge.ts";
+export type { MergeOptions, MergeProgress, MergeResult } from "./executor/merge.ts";
+export type { ByteSource, ModelDirectory, OutputSink, FileWriter, ResolveModel } from "./io/storage.ts";
+export { Kernels } from "./kernels/kernels.ts";
+export { listMethods, getMethod } from "./methods/registry.ts";
+export type { MethodDef, MergeContext } from "./methods/types.ts";
+export { runCli } from "./cli/main.ts";
+export type { CliHost } from "./cli/host.ts";

@@ -1,0 +1,101 @@
+import { AmalgamError } from "../errors.ts";
+import type { KernelExports, KernelName } from "./abi.ts";
+import { KERNEL_OK } from "./abi.ts";
+
+const PAGE = 65536;
+const ALIGN = 64;
+
+/** A region of wasm memory holding `length` float32 values (a working tensor). */
+export interface F32Buf {
+  readonly ptr: number;
+  readonly length: number;
+}
+
+/**
+ * One instance of the kernel module plus a bump allocator over its memory. The host owns all
+ * memory above the module's heap base; `reset()` frees everything at once (one tensor's work).
+ */
+export class Kernels {
+  readonly exports: KernelExports;
+  readonly memory: WebAssembly.Memory;
+  private readonly base: number;
+  private top: number;
+  private peak = 0;
+
+  constructor(instance: WebAssembly.Instance, memory?: WebAssembly.Memory) {
+    this.exports = instance.exports as unknown as KernelExports;
+    const mem = memory ?? this.exports.memory;
+    if (!mem) throw new AmalgamError("E_KERNEL", "kernel module exports no memory and none was given");
+    this.memory = mem;
+    this.base = Math.ceil(Math.max(this.exports.heapBase(), PAGE) / PAGE) * PAGE;
+    this.top = this.base;
+  }
+
+  static async instantiate(module: WebAssembly.Module): Promise<Kernels> {
+    const instance = await WebAssembly.instantiate(module, {});
+    return new Kernels(instance);
+  }
+
+  /** Allocates `bytes` (aligned to 64), growing memory if needed. Views made earlier may detach. */
+  alloc(bytes: number): number {
+    const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
+    const end = ptr + bytes;
+    if (end > 4 * 1024 * 1024 * 1024) {
+      throw new AmalgamError("E_KERNEL", `a tensor working set of ${end} bytes exceeds the 4 GiB wasm32 address space`);
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.top = end;
+    this.peak = Math.max(this.peak, end);
+    return ptr;
+  }
+
+  allocF32(length: number): F32Buf {
+    return { ptr: this.alloc(length * 4), length };
+  }
+
+  /** Frees every allocation (the next tensor reuses the same memory). */
+  reset(): void {
+    this.top = this.base;
+  }
+
+  mark(): number {
+    return this.top;
+  }
+
+  release(mark: number): void {
+    this.top = mark;
+  }
+
+  get peakBytes(): number {
+    return this.peak;
+  }
+
+  bytes(ptr: number, length: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, length);
+  }
+
+  f32(buf: F32Buf): Float32Array {
+    return new Float32Array(this.memory.buffer, buf.ptr, buf.length);
+  }
+
+  /** Calls a kernel and turns a non-zero status into an error naming it. */
+  call<K extends KernelName>(name: K, ...args: Parameters<KernelExports[K]>): void {
+    const fn = this.exports[name] as (...a: number[]) => number;
+    const status = fn(...(args as number[]));
+    if (status !== KERNEL_OK) throw new AmalgamError("E_KERNEL", `kernel ${name} failed with status ${status}`);
+  }
+
+  /** Writes `values` as u32 (pointers) into fresh memory and returns its address. */
+  u32Array(values: readonly number[]): number {
+    const p = this.alloc(values.length * 4);
+    new Uint32Array(this.memory.buffer, p, values.length).set(values);
+    return p;
+  }
+
+  f32Array(values: readonly number[]): number {
+    const p = this.alloc(values.length * 4);
+    new Float32Array(this.memory.buffer, p, values.length).set(values);
+    return p;
+  }
+}

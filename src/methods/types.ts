@@ -1,0 +1,79 @@
+import type { DType } from "../dtype.ts";
+import type { F32Buf, Kernels } from "../kernels/kernels.ts";
+
+/** A parameter a method declares. `default: undefined` with `required` means the config must set it. */
+export interface ParamSpec {
+  readonly name: string;
+  readonly default?: number;
+  readonly required?: boolean;
+}
+
+/** Resolved parameter values for one tensor (undefined = not set and no default). */
+export type ParamValues = Readonly<Record<string, number | undefined>>;
+
+/** One input of a tensor merge: a working tensor already cast to the working dtype. */
+export interface MergeInput {
+  readonly buf: F32Buf;
+  readonly shape: readonly number[];
+  /** Per-model parameters for this input. */
+  readonly params: ParamValues;
+  readonly isBase: boolean;
+  /** The model reference as written in the config (for warnings). */
+  readonly model: string;
+}
+
+export interface MergeContext {
+  readonly kernels: Kernels;
+  /** Output tensor name. */
+  readonly tensor: string;
+  /** Output shape (see MethodDef.outputShape). */
+  readonly shape: readonly number[];
+  readonly numel: number;
+  /** Working dtype and its rounding mode for the kernels. */
+  readonly dtype: DType;
+  readonly mode: number;
+  /** Inputs in MergeKit's order: config order, base last when it is not listed. */
+  readonly inputs: readonly MergeInput[];
+  /** Index of the base model's input, if there is one. */
+  readonly baseIndex: number | undefined;
+  readonly global: ParamValues;
+  /** Whether this is an embedding-like weight (vocabulary rows). */
+  readonly isEmbed: boolean;
+  readonly seed: number;
+  warn(message: string): void;
+}
+
+/** What the planner tells a method about one output tensor before any data is read. */
+export interface PlanContext {
+  readonly tensor: string;
+  readonly shapes: readonly (readonly number[])[];
+  readonly models: readonly string[];
+  readonly baseIndex: number | undefined;
+  readonly isEmbed: boolean;
+}
+
+/**
+ * A merge method: its name, its parameters declared as data, and a function over one tensor's
+ * inputs. Add a method by adding one file that default-exports `defineMethod({...})` and listing
+ * it in registry.ts.
+ */
+export interface MethodDef {
+  readonly name: string;
+  /** How MergeKit's model card names it ("[Linear](https://arxiv.org/abs/2203.05482)"). */
+  readonly cardName: string;
+  /** Whether the method uses base_model (the card then says "using X as a base"). */
+  readonly base: "required" | "optional" | "unused";
+  /** False when MergeKit's card does not say "using X as a base" although a base is used (slerp). */
+  readonly cardShowsBase?: boolean;
+  readonly global: readonly ParamSpec[];
+  readonly perModel: readonly ParamSpec[];
+  /** Output dtype given the working dtype (default: the working dtype). */
+  outputDtype?(working: DType): DType;
+  /** Output shape, or an error; default: all shapes equal, or embedding rectification. */
+  outputShape?(ctx: PlanContext): readonly number[];
+  merge(ctx: MergeContext): F32Buf;
+}
+
+export function defineMethod(def: MethodDef): MethodDef {
+  return def;
+}
