@@ -4,7 +4,12 @@
 export const KERNEL_OK = 0;
 export const KERNEL_E_DTYPE = 1;
 
-export interface KernelExports {
+import type { SphericalKernelExports } from "./abi-spherical.ts";
+import type { GtaKernelExports } from "./abi-gta.ts";
+import type { MiscKernelExports } from "./abi-misc.ts";
+
+/** Core kernels; each method family adds its own in abi-<family>.ts. */
+export interface CoreKernelExports {
   readonly memory?: WebAssembly.Memory;
   heapBase(): number;
   decode(dst: number, src: number, dtype: number, n: number): number;
@@ -13,6 +18,12 @@ export interface KernelExports {
   wsum(out: number, ptrs: number, ws: number, k: number, n: number, mode: number): number;
   mul_scalar(out: number, x: number, s: number, n: number, mode: number): number;
   div_scalar(out: number, x: number, s: number, n: number, mode: number): number;
+  rng_uniform(out: number, keyLo: number, keyHi: number, start: number, n: number): number;
+  rng_bernoulli(out: number, keyLo: number, keyHi: number, start: number, p: number, perElement: number, n: number): number;
 }
 
-export type KernelName = Exclude<keyof KernelExports, "memory" | "heapBase">;
+export interface KernelExports extends CoreKernelExports, SphericalKernelExports, GtaKernelExports, MiscKernelExports {}
+
+export type KernelName = {
+  [K in keyof KernelExports]-?: NonNullable<KernelExports[K]> extends (...a: number[]) => number ? K : never;
+}[keyof KernelExports] & Exclude<keyof KernelExports, "memory" | "heapBase">;

@@ -80,8 +80,9 @@ export class Kernels {
   }
 
   /** Calls a kernel and turns a non-zero status into an error naming it. */
-  call<K extends KernelName>(name: K, ...args: Parameters<KernelExports[K]>): void {
-    const fn = this.exports[name] as (...a: number[]) => number;
+  call<K extends KernelName>(name: K, ...args: Parameters<NonNullable<KernelExports[K]> & ((...a: number[]) => number)>): void {
+    const fn = this.exports[name] as unknown as ((...a: number[]) => number) | undefined;
+    if (typeof fn !== "function") throw new AmalgamError("E_KERNEL", `kernel ${name} is missing from the module (rebuild with "npm run build:wasm")`);
     const status = fn(...(args as number[]));
     if (status !== KERNEL_OK) throw new AmalgamError("E_KERNEL", `kernel ${name} failed with status ${status}`);
   }

@@ -1,0 +1,4 @@
+// Kernel exports of the misc method family (assembly/family-misc.ts).
+export interface MiscKernelExports {
+  readonly FAMILY_MISC_VERSION?: unknown;
+}
