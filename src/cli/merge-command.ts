@@ -14,6 +14,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "copy-tokenizer", kind: "boolean", negatable: true, default: true, help: "copy the donor's tokenizer and generation files (default on)" },
   { name: "write-model-card", kind: "boolean", negatable: true, default: true, help: "write README.md and mergekit_config.yml (default on)" },
   { name: "random-seed", kind: "string", valueName: "N", help: "seed for random methods (dare, della, ...)" },
+  { name: "fix-quirks", kind: "boolean", negatable: true, default: false, help: "apply fixes for MergeKit's documented quirks instead of reproducing them (docs/compat.md)" },
   { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "allow merging models of different architectures" },
   { name: "verbose", short: "v", kind: "count", default: 0, help: "more output (-v: plan summary, -vv: every tensor)" },
   { name: "quiet", kind: "boolean", negatable: true, default: false, help: "no progress bar" },
@@ -82,6 +83,7 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     copyTokenizer: args.flags["copy-tokenizer"] !== false,
     writeModelCard: args.flags["write-model-card"] !== false,
     randomSeed,
+    fixQuirks: args.flags["fix-quirks"] === true,
     onWarning: (m) => host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`),
     onProgress: (p) => {
       if (verbose >= 2) host.stderr(`merged ${p.tensor}\n`);

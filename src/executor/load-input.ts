@@ -7,7 +7,7 @@ import type { ModelTensor } from "../io/model-files.ts";
  * Reads one input tensor into wasm memory and converts it to a float32 working buffer rounded
  * to the working dtype; when `shape` is smaller (embedding rectification) the top-left block is kept.
  */
-export async function loadInput(k: Kernels, t: ModelTensor, working: DType, shape: readonly number[]): Promise<{ buf: F32Buf; shape: readonly number[] }> {
+export async function loadInput(k: Kernels, t: ModelTensor, working: DType, shape: readonly number[], isEmbed: boolean): Promise<{ buf: F32Buf; shape: readonly number[] }> {
   const stored = t.dtype as DType;
   const n = t.byteLength / DTYPES[stored].bytes;
   const mark = k.mark();
@@ -19,7 +19,7 @@ export async function loadInput(k: Kernels, t: ModelTensor, working: DType, shap
   if (stored !== working) k.call("round_to", buf.ptr, buf.ptr, DTYPES[working].code, n);
   let out: F32Buf = buf;
   let outShape: readonly number[] = t.shape;
-  if (t.shape.length === 2 && shape.length === 2 && (t.shape[0]! > shape[0]! || t.shape[1]! > shape[1]!) && t.shape[0]! >= shape[0]! && t.shape[1]! >= shape[1]!) {
+  if (isEmbed && t.shape.length === 2 && shape.length === 2 && (t.shape[0]! > shape[0]! || t.shape[1]! > shape[1]!) && t.shape[0]! >= shape[0]! && t.shape[1]! >= shape[1]!) {
     const [rows, cols] = shape as [number, number];
     const srcCols = t.shape[1]!;
     const view = new Float32Array(k.memory.buffer);

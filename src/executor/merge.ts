@@ -35,6 +35,8 @@ export interface MergeOptions {
   readonly copyTokenizer?: boolean;
   readonly writeModelCard?: boolean;
   readonly randomSeed?: number;
+  /** Apply the documented fixes of MergeKit's quirks instead of reproducing them (docs/compat.md). */
+  readonly fixQuirks?: boolean;
   readonly onProgress?: (p: MergeProgress) => void;
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
@@ -53,11 +55,18 @@ function inputsOf(t: PlannedTensor): string {
   return t.sources.map((s) => s.model.ref.text).join(", ");
 }
 
-async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, seed: number, warn: (m: string) => void): Promise<{ ptr: number; bytes: number }> {
+interface TensorRun {
+  readonly seed: number;
+  readonly fixQuirks: boolean;
+  warn(m: string): void;
+  quirk(id: string, description: string, tensor: string): void;
+}
+
+async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<{ ptr: number; bytes: number }> {
   k.reset();
   const inputs: MergeInput[] = [];
   for (const s of t.sources) {
-    const { buf, shape } = await loadInput(k, s.tensor, t.workingDtype, t.shape);
+    const { buf, shape } = await loadInput(k, s.tensor, t.workingDtype, t.shape, t.isEmbed);
     inputs.push({ buf, shape, params: s.params, isBase: s.isBase, model: s.model.ref.text });
   }
   const numel = t.shape.reduce((a, b) => a * b, 1);
@@ -65,7 +74,9 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, seed: 
   try {
     out = plan.method.merge({
       kernels: k, tensor: t.name, shape: t.shape, numel, dtype: t.workingDtype, mode: DTYPES[t.workingDtype].code,
-      inputs, baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed, warn,
+      inputs, baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: run.seed,
+      modelIndices: t.sources.map((s) => plan.models.indexOf(s.model)), fixQuirks: run.fixQuirks,
+      warn: run.warn, quirk: (id, description) => run.quirk(id, description, t.name),
     });
   } catch (e) {
     if (e instanceof AmalgamError) throw e;
@@ -89,7 +100,17 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   const files: string[] = [];
   const seed = options.randomSeed ?? 0;
   const seenWarnings = new Set<string>();
-  const warnOnce = (m: string) => { if (!seenWarnings.has(m)) { seenWarnings.add(m); warn(m); } };
+  const quirks = new Map<string, { description: string; tensors: string[] }>();
+  const run: TensorRun = {
+    seed,
+    fixQuirks: options.fixQuirks ?? false,
+    warn: (m) => { if (!seenWarnings.has(m)) { seenWarnings.add(m); warn(m); } },
+    quirk: (id, description, tensor) => {
+      let q = quirks.get(id);
+      if (!q) quirks.set(id, (q = { description, tensors: [] }));
+      if (!q.tensors.includes(tensor)) q.tensors.push(tensor);
+    },
+  };
   try {
     let done = 0;
     let bytesDone = 0;
@@ -100,7 +121,7 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       for (let i = 0; i < shard.tensors.length; i++) {
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
-        const { ptr, bytes } = await mergeTensor(k, plan, t, seed, warnOnce);
+        const { ptr, bytes } = await mergeTensor(k, plan, t, run);
         if (bytes !== shard.layout.sizes[i]) throw new AmalgamError("E_OUTPUT", `tensor "${t.name}": ${bytes} bytes, layout expected ${shard.layout.sizes[i]}`);
         await w.write(k.bytes(ptr, bytes));
         done++;
@@ -132,6 +153,10 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       await writeWhole(sink, "README.md", modelCard(plan, options.outputName ?? "merge", new Set()));
       await writeWhole(sink, "mergekit_config.yml", plan.config.text);
       files.push("README.md", "mergekit_config.yml");
+    }
+    for (const [id, q] of quirks) {
+      const list = q.tensors.length > 6 ? `${q.tensors.slice(0, 6).join(", ")} and ${q.tensors.length - 6} more` : q.tensors.join(", ");
+      warn(`${q.description} [quirk ${id}; ${q.tensors.length} tensor(s): ${list}]${run.fixQuirks ? "" : " (--fix-quirks applies the fix)"}`);
     }
     await sink.commit();
   } catch (e) {

@@ -39,8 +39,19 @@ export interface MergeContext {
   readonly global: ParamValues;
   /** Whether this is an embedding-like weight (vocabulary rows). */
   readonly isEmbed: boolean;
+  /** --random-seed (0 when not given); see docs/random.md and src/random/stream-key.ts. */
   readonly seed: number;
+  /** Index of each input in MergeKit's model order (the model index of random streams). */
+  readonly modelIndices: readonly number[];
+  /** --fix-quirks: apply the documented fixes instead of reproducing MergeKit's quirks. */
+  readonly fixQuirks: boolean;
+  /** A one-off warning (printed once per distinct message). */
   warn(message: string): void;
+  /**
+   * Records that a MergeKit quirk applied (or was fixed) on this tensor. The executor prints one
+   * warning per quirk id at the end, naming every tensor affected.
+   */
+  quirk(id: string, description: string): void;
 }
 
 /** What the planner tells a method about one output tensor before any data is read. */
