@@ -6,6 +6,7 @@ import type { CliHost } from "../../src/cli/host.ts";
 import { fsResolver } from "./fs-model.ts";
 import { FsOutputSink } from "./fs-sink.ts";
 import { loadKernelModule } from "./wasm.ts";
+import { defaultThreadCount, nodeThreadPool } from "./thread-pool.ts";
 
 export function nodeCliHost(): CliHost {
   return {
@@ -13,6 +14,8 @@ export function nodeCliHost(): CliHost {
     readTextFile: (p) => readFile(p, "utf8"),
     createSink: (dir) => FsOutputSink.create(dir),
     loadKernelModule,
+    threadPool: nodeThreadPool,
+    defaultThreads: defaultThreadCount(),
     baseName: (p) => basename(resolve(p)),
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),

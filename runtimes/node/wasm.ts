@@ -10,15 +10,19 @@ function packageRoot(): string {
   return here.includes(`${join("dist", "runtimes")}`) ? join(here, "..", "..", "..") : join(here, "..", "..");
 }
 
-let cached: Promise<WebAssembly.Module> | undefined;
+const cached = new Map<string, Promise<WebAssembly.Module>>();
 
 export function wasmPath(name = "amalgam.wasm"): string {
   return join(packageRoot(), "build", name);
 }
 
-export function loadKernelModule(): Promise<WebAssembly.Module> {
-  cached ??= (async () => {
-    const path = wasmPath();
+/** The single-threaded SIMD build, or with `threads` the build that imports a shared memory. */
+export function loadKernelModule(threads = false): Promise<WebAssembly.Module> {
+  const name = threads ? "amalgam-mt.wasm" : "amalgam.wasm";
+  let m = cached.get(name);
+  if (!m) {
+    m = (async () => {
+    const path = wasmPath(name);
     let bytes: Uint8Array;
     try {
       bytes = await readFile(path);
@@ -26,6 +30,8 @@ export function loadKernelModule(): Promise<WebAssembly.Module> {
       throw new AmalgamError("E_KERNEL", `kernel module ${path} is missing; run "npm run build:wasm"`);
     }
     return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-  })();
-  return cached;
+    })();
+    cached.set(name, m);
+  }
+  return m;
 }

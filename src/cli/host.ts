@@ -1,4 +1,5 @@
 import type { OutputSink, ResolveModel } from "../io/storage.ts";
+import type { TilePoolFactory } from "../executor/tile-pool.ts";
 
 /** What a runtime gives the CLI: I/O, the kernel module, and its terminal. */
 export interface CliHost {
@@ -6,7 +7,12 @@ export interface CliHost {
   readTextFile(path: string): Promise<string>;
   /** An atomic sink writing into the output directory (created if needed). */
   createSink(outDir: string): Promise<OutputSink>;
-  loadKernelModule(): Promise<WebAssembly.Module>;
+  /** The kernel module: the threads build (shared memory) when `threads`, else the single-threaded one. */
+  loadKernelModule(threads: boolean): Promise<WebAssembly.Module>;
+  /** Worker threads, where the runtime has them. */
+  readonly threadPool?: TilePoolFactory;
+  /** Threads to use when --threads is not given. */
+  readonly defaultThreads: number;
   /** Last path component of a directory (the model card's title). */
   baseName(path: string): string;
   stdout(text: string): void;

@@ -33,7 +33,8 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "lora-merge-cache", kind: "string", valueName: "DIR", ignoredNote: IGNORED, help: "ignored" },
   { name: "lora-merge-dtype", kind: "string", valueName: "DTYPE", ignoredNote: IGNORED, help: "ignored" },
   { name: "device", kind: "string", valueName: "DEV", ignoredNote: "is ignored; the merge runs on the CPU", help: "ignored (CPU only)" },
-  { name: "num-threads", short: "j", kind: "string", valueName: "N", ignoredNote: "is ignored; merges are single-threaded for now", help: "ignored (single-threaded for now)" },
+  { name: "threads", short: "j", kind: "string", valueName: "N", help: "worker threads for the kernels (default: the CPU count; 1 = no workers)" },
+  { name: "num-threads", kind: "string", valueName: "N", help: "MergeKit's name for --threads" },
   { name: "write-threads", kind: "string", valueName: "N", ignoredNote: IGNORED, help: "ignored" },
 ];
 
@@ -69,7 +70,14 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     throw new AmalgamError("E_ARGS", `cannot read config ${configPath}: ${(e as Error).message}`);
   }
   const config = parseMergeConfig(text, configPath);
-  const module = await host.loadKernelModule();
+  const threadsArg = args.flags["threads"] ?? args.flags["num-threads"];
+  let threads = host.defaultThreads;
+  if (threadsArg !== undefined) {
+    threads = Number(threadsArg);
+    if (!Number.isSafeInteger(threads) || threads < 1 || threads > 256) throw new AmalgamError("E_ARGS", `--threads: expected an integer from 1 to 256, got "${String(threadsArg)}"`);
+  }
+  const useWorkers = threads > 1 && host.threadPool !== undefined;
+  const module = await host.loadKernelModule(useWorkers);
   const sink = await host.createSink(outDir);
   const start = host.now();
   const showBar = !quiet && host.stderrIsTTY;
@@ -84,6 +92,8 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     writeModelCard: args.flags["write-model-card"] !== false,
     randomSeed,
     fixQuirks: args.flags["fix-quirks"] === true,
+    threadPool: useWorkers ? host.threadPool : undefined,
+    threadCount: threads,
     onWarning: (m) => host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`),
     onProgress: (p) => {
       if (verbose >= 2) host.stderr(`merged ${p.tensor}\n`);
@@ -99,7 +109,7 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
   const { plan } = result;
   if (!quiet) {
     host.stderr(`merged ${plan.tensors.length} tensors (${fmtBytes(plan.totalBytes)}, ${plan.numLayers} layers) with ${plan.method.name} into ${outDir} in ${secs.toFixed(2)} s\n`);
-    if (verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\npeak kernel memory: ${fmtBytes(result.peakKernelBytes)}\n`);
+    if (verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\nthreads: ${result.threads}, kernel memory: ${fmtBytes(result.peakKernelBytes)}\n`);
   }
   return 0;
 }

@@ -15,6 +15,10 @@ import { buildPlan } from "../plan/build-plan.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 import type { MergeInput } from "../methods/types.ts";
 import { loadInput } from "./load-input.ts";
+import type { TileJob } from "./tile-job.ts";
+import { InlineTilePool } from "./tile-pool.ts";
+import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
+import type { FileWriter } from "../io/storage.ts";
 
 export interface MergeProgress {
   readonly tensorsDone: number;
@@ -40,6 +44,15 @@ export interface MergeOptions {
   readonly onProgress?: (p: MergeProgress) => void;
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
+  /**
+   * Worker threads for elementwise methods (the host's, e.g. runtimes/node/thread-pool.ts); needs
+   * the threads build of the kernels. Without it tiles run on the calling thread.
+   */
+  readonly threadPool?: TilePoolFactory;
+  /** Elements per tile of an elementwise merge (default 1 Mi). */
+  readonly tileElements?: number;
+  /** Worker threads to start when `threadPool` is given (default 1). */
+  readonly threadCount?: number;
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
 }
@@ -49,6 +62,63 @@ export interface MergeResult {
   readonly files: readonly string[];
   /** Highest wasm memory in use, in bytes (the tensors in flight). */
   readonly peakKernelBytes: number;
+  /** Threads that ran tiles. */
+  readonly threads: number;
+}
+
+export const DEFAULT_TILE_ELEMENTS = 1 << 20;
+
+/** Whether a planned tensor can be merged tile by tile (elementwise method, no cropping). */
+function tileable(plan: MergePlan, t: PlannedTensor): boolean {
+  return plan.method.elementwise === true && t.sources.every((s) => s.tensor.shape.length === t.shape.length && s.tensor.shape.every((d, i) => d === t.shape[i]));
+}
+
+interface Slot {
+  readonly inputs: readonly number[];
+  readonly out: number;
+}
+
+/** Streams one tileable tensor: reads of tile i+1 overlap the merge of tile i; writes stay in order. */
+async function mergeTiled(
+  t: PlannedTensor, plan: MergePlan, run: TensorRun, pool: TilePool, slots: readonly Slot[], tile: number,
+  k: Kernels, w: FileWriter, onTile: (bytes: number) => void,
+): Promise<number> {
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  const outBytes = DTYPES[t.outDtype].bytes;
+  const free = [...slots];
+  const inflight: { slot: Slot; done: Promise<void>; bytes: number }[] = [];
+  const drainOne = async () => {
+    const f = inflight.shift()!;
+    await f.done;
+    await w.write(k.bytes(f.slot.out, f.bytes));
+    onTile(f.bytes);
+    free.push(f.slot);
+  };
+  for (let off = 0; off < numel; off += tile) {
+    if (free.length === 0) await drainOne();
+    const slot = free.pop()!;
+    const n = Math.min(tile, numel - off);
+    const reads = t.sources.map((s, i) => {
+      const b = DTYPES[s.tensor.dtype as keyof typeof DTYPES].bytes;
+      return s.tensor.source.readInto(s.tensor.offset + off * b, k.bytes(slot.inputs[i]!, n * b));
+    });
+    const job: TileJob = {
+      method: plan.method.name, tensor: t.name, numel: n, offset: off, dtype: t.workingDtype, outDtype: t.outDtype,
+      inputs: t.sources.map((s, i) => ({
+        ptr: slot.inputs[i]!, dtype: s.tensor.dtype as TileJob["dtype"], params: s.params, isBase: s.isBase,
+        model: s.model.ref.text, modelIndex: plan.models.indexOf(s.model),
+      })),
+      baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: run.seed, fixQuirks: run.fixQuirks, out: slot.out,
+    };
+    const done = Promise.all(reads).then(() => pool.run(job)).then((r) => {
+      for (const m of r.warnings) run.warn(m);
+      for (const [id, d] of r.quirks) run.quirk(id, d, t.name);
+    });
+    done.catch(() => {}); // observed by drainOne; avoids an unhandled rejection while queued
+    inflight.push({ slot, done, bytes: n * outBytes });
+  }
+  while (inflight.length) await drainOne();
+  return numel * outBytes;
 }
 
 function inputsOf(t: PlannedTensor): string {
@@ -97,6 +167,35 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;
+  // Fixed regions for tiled merges: input/output slots, then one scratch region per thread.
+  const tiled = plan.tensors.filter((t) => tileable(plan, t));
+  const largest = Math.max(0, ...tiled.map((t) => t.shape.reduce((a, b) => a * b, 1)));
+  const tile = Math.max(64, Math.floor(Math.min(options.tileElements ?? DEFAULT_TILE_ELEMENTS, largest + 63) / 64) * 64);
+  const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
+  let pool: TilePool | undefined;
+  const slots: Slot[] = [];
+  if (tiled.length) {
+    const align = (x: number) => Math.ceil(x / 64) * 64;
+    const ioBytes = align(tile * 4);
+    const scratchBytes = align((maxK + 4) * tile * 4 + (maxK + 4) * 128 + 65536);
+    let at = k.heapStart;
+    const factory = options.threadPool && !(options.kernels instanceof Kernels) ? options.threadPool : undefined;
+    const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
+    const slotCount = scratchCount + 1;
+    for (let i = 0; i < slotCount; i++) {
+      const inputs: number[] = [];
+      for (let j = 0; j < maxK; j++) { inputs.push(at); at += ioBytes; }
+      slots.push({ inputs, out: at });
+      at += ioBytes;
+    }
+    const scratch: { start: number; end: number }[] = [];
+    for (let i = 0; i < scratchCount; i++) { scratch.push({ start: at, end: at + scratchBytes }); at += scratchBytes; }
+    k.ensure(at);
+    k.setHeapStart(at);
+    pool = factory
+      ? await factory({ module: options.kernels as WebAssembly.Module, memory: k.memory, scratch })
+      : InlineTilePool.create(k, scratch[0]!);
+  }
   const files: string[] = [];
   const seed = options.randomSeed ?? 0;
   const seenWarnings = new Set<string>();
@@ -121,11 +220,17 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       for (let i = 0; i < shard.tensors.length; i++) {
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
-        const { ptr, bytes } = await mergeTensor(k, plan, t, run);
+        let bytes: number;
+        if (pool && tileable(plan, t)) {
+          bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
+        } else {
+          const r = await mergeTensor(k, plan, t, run);
+          bytes = r.bytes;
+          if (bytes === shard.layout.sizes[i]) await w.write(k.bytes(r.ptr, bytes));
+          bytesDone += bytes;
+        }
         if (bytes !== shard.layout.sizes[i]) throw new AmalgamError("E_OUTPUT", `tensor "${t.name}": ${bytes} bytes, layout expected ${shard.layout.sizes[i]}`);
-        await w.write(k.bytes(ptr, bytes));
         done++;
-        bytesDone += bytes;
         options.onProgress?.({ tensorsDone: done, tensorsTotal: plan.tensors.length, bytesDone, bytesTotal: plan.totalBytes, tensor: t.name });
       }
       await w.close();
@@ -162,6 +267,8 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   } catch (e) {
     await sink.abort().catch(() => {});
     throw e;
+  } finally {
+    await pool?.close();
   }
-  return { plan, files, peakKernelBytes: k.peakBytes };
+  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1 };
 }

@@ -4,6 +4,12 @@ import { KERNEL_OK } from "./abi.ts";
 
 const PAGE = 65536;
 const ALIGN = 64;
+const MAX_BYTES = 4 * 1024 * 1024 * 1024;
+
+/** Whether a kernel module is the threads build (it imports `env.memory`, shared). */
+export function importsMemory(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((i) => i.module === "env" && i.name === "memory");
+}
 
 /** A region of wasm memory holding `length` float32 values (a working tensor). */
 export interface F32Buf {
@@ -18,33 +24,67 @@ export interface F32Buf {
 export class Kernels {
   readonly exports: KernelExports;
   readonly memory: WebAssembly.Memory;
-  private readonly base: number;
+  private base: number;
   private top: number;
+  private limit: number;
   private peak = 0;
 
-  constructor(instance: WebAssembly.Instance, memory?: WebAssembly.Memory) {
+  /**
+   * `region` restricts the allocator to [start, end) of a shared memory (a worker's scratch): it
+   * then never grows the memory, which only the main thread may do.
+   */
+  constructor(readonly instance: WebAssembly.Instance, memory?: WebAssembly.Memory, region?: { start: number; end: number }) {
     this.exports = instance.exports as unknown as KernelExports;
     const mem = memory ?? this.exports.memory;
     if (!mem) throw new AmalgamError("E_KERNEL", "kernel module exports no memory and none was given");
     this.memory = mem;
-    this.base = Math.ceil(Math.max(this.exports.heapBase(), PAGE) / PAGE) * PAGE;
+    this.base = region ? region.start : Math.ceil(Math.max(this.exports.heapBase(), PAGE) / PAGE) * PAGE;
+    this.limit = region ? region.end : MAX_BYTES;
     this.top = this.base;
   }
 
-  static async instantiate(module: WebAssembly.Module): Promise<Kernels> {
-    const instance = await WebAssembly.instantiate(module, {});
-    return new Kernels(instance);
+  /** Another allocator over the same instance and memory, confined to `region`. */
+  withRegion(region: { start: number; end: number }): Kernels {
+    return new Kernels(this.instance, this.memory, region);
+  }
+
+  /** First byte the allocator may use. */
+  get heapStart(): number {
+    return this.base;
+  }
+
+  /** Moves the start of the allocator (the main thread reserves fixed regions below it). */
+  setHeapStart(start: number): void {
+    this.base = Math.ceil(start / ALIGN) * ALIGN;
+    this.top = this.base;
+  }
+
+  /** Grows the memory so that [0, end) exists (main thread only). */
+  ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+  }
+
+  /**
+   * Instantiates a kernel module: the single-threaded build owns its memory; the threads build
+   * imports a shared memory, created here when none is given.
+   */
+  static async instantiate(module: WebAssembly.Module, shared?: WebAssembly.Memory): Promise<Kernels> {
+    if (!importsMemory(module)) return new Kernels(await WebAssembly.instantiate(module, {}));
+    const memory = shared ?? new WebAssembly.Memory({ initial: 17, maximum: 65536, shared: true });
+    return new Kernels(await WebAssembly.instantiate(module, { env: { memory } }), memory);
   }
 
   /** Allocates `bytes` (aligned to 64), growing memory if needed. Views made earlier may detach. */
   alloc(bytes: number): number {
     const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
     const end = ptr + bytes;
-    if (end > 4 * 1024 * 1024 * 1024) {
-      throw new AmalgamError("E_KERNEL", `a tensor working set of ${end} bytes exceeds the 4 GiB wasm32 address space`);
+    if (end > this.limit) {
+      throw new AmalgamError("E_KERNEL", this.limit === MAX_BYTES
+        ? `a tensor working set of ${end} bytes exceeds the 4 GiB wasm32 address space`
+        : `kernel scratch region overflow: ${end - this.base} bytes needed, ${this.limit - this.base} reserved`);
     }
-    const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.ensure(end);
     this.top = end;
     this.peak = Math.max(this.peak, end);
     return ptr;

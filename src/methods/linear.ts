@@ -7,6 +7,7 @@ export default defineMethod({
   name: "linear",
   cardName: "[Linear](https://arxiv.org/abs/2203.05482)",
   base: "unused",
+  elementwise: true,
   global: [{ name: "normalize", default: 1 }],
   perModel: [{ name: "weight", required: true }],
   merge(ctx) {

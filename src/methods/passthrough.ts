@@ -7,6 +7,7 @@ export default defineMethod({
   name: "passthrough",
   cardName: "Passthrough",
   base: "unused",
+  elementwise: true,
   global: [],
   perModel: [{ name: "scale" }],
   outputShape(ctx) {

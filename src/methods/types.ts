@@ -82,6 +82,11 @@ export interface MethodDef {
   outputDtype?(working: DType): DType;
   /** Output shape, or an error; default: all shapes equal, or embedding rectification. */
   outputShape?(ctx: PlanContext): readonly number[];
+  /**
+   * True when output element i depends only on input elements i (and parameters): the executor may
+   * then run `merge` on tiles of a tensor, in any order and on any thread, with the same bytes.
+   */
+  readonly elementwise?: boolean;
   merge(ctx: MergeContext): F32Buf;
 }
 
