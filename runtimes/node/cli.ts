@@ -1,6 +1,6 @@
 // `amalgam` on Node: wires the file system, the kernel module and the terminal into the CLI.
-import { readFile } from "node:fs/promises";
-import { basename, resolve } from "node:path";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import { runCli } from "../../src/cli/main.ts";
 import type { CliHost } from "../../src/cli/host.ts";
 import { fsResolver } from "./fs-model.ts";
@@ -17,6 +17,9 @@ export function nodeCliHost(): CliHost {
     threadPool: nodeThreadPool,
     defaultThreads: defaultThreadCount(),
     baseName: (p) => basename(resolve(p)),
+    listDir: (p) => readdir(p).catch(() => []),
+    removeFile: (p) => rm(p, { force: true }),
+    joinPath: (d, n) => join(d, n),
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
     stderrIsTTY: process.stderr.isTTY === true,

@@ -13,6 +13,10 @@ export interface CliHost {
   readonly threadPool?: TilePoolFactory;
   /** Threads to use when --threads is not given. */
   readonly defaultThreads: number;
+  /** File names in a directory ([] when it does not exist). */
+  listDir(path: string): Promise<string[]>;
+  removeFile(path: string): Promise<void>;
+  joinPath(dir: string, name: string): string;
   /** Last path component of a directory (the model card's title). */
   baseName(path: string): string;
   stdout(text: string): void;

@@ -2,6 +2,7 @@
 import { AmalgamError } from "../errors.ts";
 import type { CliHost } from "./host.ts";
 import { mergeCommand } from "./merge-command.ts";
+import { assembleCommand } from "./assemble-command.ts";
 
 export const VERSION = "0.1.0";
 
@@ -11,6 +12,7 @@ Merge LLM checkpoints from MergeKit YAML configs.
 
 Commands:
   merge CONFIG OUT_DIR   run a merge (MergeKit's mergekit-yaml)
+  assemble OUT_DIR       finish a merge run in parts (merge --shard I/N)
   help [COMMAND]         show help
   version                print the version
 
@@ -27,6 +29,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       case "--help":
       case "-h":
         if (rest[0] === "merge") return await mergeCommand(["--help"], host);
+        if (rest[0] === "assemble") return await assembleCommand(["--help"], host);
         host.stdout(HELP);
         return 0;
       case "version":
@@ -35,8 +38,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         return 0;
       case "merge":
         return await mergeCommand(rest, host);
+      case "assemble":
+        return await assembleCommand(rest, host);
       default:
-        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, help, version`);
+        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, assemble, help, version`);
     }
   } catch (e) {
     if (e instanceof AmalgamError) {

@@ -14,6 +14,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "copy-tokenizer", kind: "boolean", negatable: true, default: true, help: "copy the donor's tokenizer and generation files (default on)" },
   { name: "write-model-card", kind: "boolean", negatable: true, default: true, help: "write README.md and mergekit_config.yml (default on)" },
   { name: "random-seed", kind: "string", valueName: "N", help: "seed for random methods (dare, della, ...)" },
+  { name: "shard", kind: "string", valueName: "I/N", help: "compute only part I of N of the output shards (see \"amalgam assemble\")" },
   { name: "fix-quirks", kind: "boolean", negatable: true, default: false, help: "apply fixes for MergeKit's documented quirks instead of reproducing them (docs/compat.md)" },
   { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "allow merging models of different architectures" },
   { name: "verbose", short: "v", kind: "count", default: 0, help: "more output (-v: plan summary, -vv: every tensor)" },
@@ -63,6 +64,12 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     randomSeed = Number(args.flags["random-seed"]);
     if (!Number.isSafeInteger(randomSeed) || randomSeed < 0) throw new AmalgamError("E_ARGS", `--random-seed: expected a non-negative integer, got "${String(args.flags["random-seed"])}"`);
   }
+  let part: { index: number; count: number } | undefined;
+  if (args.flags["shard"] !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(String(args.flags["shard"]));
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new AmalgamError("E_ARGS", `--shard: expected I/N with 1 <= I <= N (e.g. 2/4), got "${String(args.flags["shard"])}"`);
+    part = { index: Number(m[1]), count: Number(m[2]) };
+  }
   let text: string;
   try {
     text = await host.readTextFile(configPath);
@@ -94,6 +101,7 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     fixQuirks: args.flags["fix-quirks"] === true,
     threadPool: useWorkers ? host.threadPool : undefined,
     threadCount: threads,
+    part,
     onWarning: (m) => host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`),
     onProgress: (p) => {
       if (verbose >= 2) host.stderr(`merged ${p.tensor}\n`);
@@ -108,7 +116,8 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
   const secs = (host.now() - start) / 1000;
   const { plan } = result;
   if (!quiet) {
-    host.stderr(`merged ${plan.tensors.length} tensors (${fmtBytes(plan.totalBytes)}, ${plan.numLayers} layers) with ${plan.method.name} into ${outDir} in ${secs.toFixed(2)} s\n`);
+    if (part) host.stderr(`part ${part.index}/${part.count}: wrote ${result.files.filter((f) => f.endsWith(".safetensors")).join(", ") || "no shards (more parts than shards)"}; run "amalgam assemble ${outDir}" when every part is done\n`);
+    else host.stderr(`merged ${plan.tensors.length} tensors (${fmtBytes(plan.totalBytes)}, ${plan.numLayers} layers) with ${plan.method.name} into ${outDir} in ${secs.toFixed(2)} s\n`);
     if (verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\nthreads: ${result.threads}, kernel memory: ${fmtBytes(result.peakKernelBytes)}\n`);
   }
   return 0;

@@ -8,9 +8,8 @@ import { AmalgamError } from "../errors.ts";
 import { Kernels } from "../kernels/kernels.ts";
 import type { OutputSink, ResolveModel } from "../io/storage.ts";
 import { writeWhole } from "../io/storage.ts";
-import { modelCard } from "../output/model-card.ts";
-import { outputModelConfig } from "../output/model-config.ts";
-import { tokenizerFilesToCopy, MAX_SIDE_FILE_BYTES } from "../output/side-files.ts";
+import { writeModelFiles } from "../output/model-files.ts";
+import { assignShards, partManifest, partManifestName } from "./parts.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 import type { MergeInput } from "../methods/types.ts";
@@ -53,6 +52,11 @@ export interface MergeOptions {
   readonly tileElements?: number;
   /** Worker threads to start when `threadPool` is given (default 1). */
   readonly threadCount?: number;
+  /**
+   * Compute only the output shards assigned to part `index` of `count` (1-based) and write a part
+   * manifest instead of the index/config/card; `assembleOutput` finishes once all parts exist.
+   */
+  readonly part?: { readonly index: number; readonly count: number };
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
 }
@@ -167,6 +171,10 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;
+  const part = options.part;
+  if (part && (!Number.isInteger(part.index) || !Number.isInteger(part.count) || part.index < 1 || part.index > part.count)) {
+    throw new AmalgamError("E_ARGS", `--shard ${part.index}/${part.count}: expected I/N with 1 <= I <= N`);
+  }
   // Fixed regions for tiled merges: input/output slots, then one scratch region per thread.
   const tiled = plan.tensors.filter((t) => tileable(plan, t));
   const largest = Math.max(0, ...tiled.map((t) => t.shape.reduce((a, b) => a * b, 1)));
@@ -213,8 +221,9 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   try {
     let done = 0;
     let bytesDone = 0;
-    const weightMap: Record<string, string> = {};
+    const mine = part ? new Set(assignShards(plan, part.count)[part.index - 1]) : undefined;
     for (const shard of plan.shards) {
+      if (mine && !mine.has(shard.file)) continue;
       const w = await sink.create(shard.file);
       await w.write(shard.layout.header);
       for (let i = 0; i < shard.tensors.length; i++) {
@@ -235,29 +244,15 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       }
       await w.close();
       files.push(shard.file);
-      for (const t of shard.tensors) weightMap[t.name] = shard.file;
     }
-    if (plan.shards.length > 1) {
-      const ordered: Record<string, string> = {};
-      for (const t of plan.tensors) ordered[t.name] = weightMap[t.name]!;
-      const index = { metadata: { total_size: plan.totalBytes, mergekit_version: "0.1.4" }, weight_map: ordered };
-      await writeWhole(sink, "model.safetensors.index.json", JSON.stringify(index, null, 2));
-      files.push("model.safetensors.index.json");
-    }
-    await writeWhole(sink, "config.json", outputModelConfig(plan));
-    files.push("config.json");
-    if (options.copyTokenizer ?? true) {
-      for (const f of await tokenizerFilesToCopy(plan.donor.files.dir)) {
-        const data = await plan.donor.files.dir.readFile(f);
-        if (data.length > MAX_SIDE_FILE_BYTES) throw new AmalgamError("E_IO", `${plan.donor.ref.text}/${f}: ${data.length} bytes, over the ${MAX_SIDE_FILE_BYTES}-byte limit`);
-        await writeWhole(sink, f, data);
-        files.push(f);
-      }
-    }
-    if (options.writeModelCard ?? true) {
-      await writeWhole(sink, "README.md", modelCard(plan, options.outputName ?? "merge", new Set()));
-      await writeWhole(sink, "mergekit_config.yml", plan.config.text);
-      files.push("README.md", "mergekit_config.yml");
+    if (part) {
+      await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
+        outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
+        writeModelCard: options.writeModelCard ?? true, outputName: options.outputName,
+      }));
+      files.push(partManifestName(part));
+    } else {
+      files.push(...(await writeModelFiles(plan, sink, options)));
     }
     for (const [id, q] of quirks) {
       const list = q.tensors.length > 6 ? `${q.tensors.slice(0, 6).join(", ")} and ${q.tensors.length - 6} more` : q.tensors.join(", ");

@@ -1,0 +1,35 @@
+// `amalgam assemble OUT_DIR`: finish a merge that ran as parts (`merge --shard I/N`).
+import { assembleOutput } from "../executor/assemble.ts";
+import { parsePartManifest } from "../executor/parts.ts";
+import { AmalgamError } from "../errors.ts";
+import { formatHelp, parseArgs } from "./args.ts";
+import type { FlagSpec } from "./args.ts";
+import type { CliHost } from "./host.ts";
+
+const FLAGS: readonly FlagSpec[] = [
+  { name: "quiet", kind: "boolean", negatable: true, default: false, help: "print nothing on success" },
+  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+];
+
+export const ASSEMBLE_HELP = formatHelp(
+  "amalgam assemble OUT_DIR",
+  "Finish a merge computed in parts with \"amalgam merge CONFIG OUT_DIR --shard I/N\": checks that every part\nfinished (amalgam-part-I-of-N.json manifests from the same plan), then writes the index, config.json,\ntokenizer files and model card. Run it from the directory the parts ran from (model paths are relative).",
+  FLAGS,
+);
+
+export async function assembleCommand(argv: readonly string[], host: CliHost): Promise<number> {
+  const args = parseArgs(argv, FLAGS, "assemble");
+  if (args.flags["help"]) {
+    host.stdout(ASSEMBLE_HELP);
+    return 0;
+  }
+  if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `assemble: expected OUT_DIR; see "amalgam assemble --help"`);
+  const outDir = args.positionals[0]!;
+  const names = (await host.listDir(outDir)).filter((n) => /^amalgam-part-\d+-of-\d+\.json$/.test(n)).sort();
+  const manifests = [];
+  for (const n of names) manifests.push(parsePartManifest(await host.readTextFile(host.joinPath(outDir, n)), host.joinPath(outDir, n)));
+  const { files, parts } = await assembleOutput({ resolveModel: host.resolveModel, sink: await host.createSink(outDir), manifests });
+  for (const n of names) await host.removeFile(host.joinPath(outDir, n));
+  if (!args.flags["quiet"]) host.stderr(`assembled ${parts} part(s) in ${outDir}: wrote ${files.join(", ")}\n`);
+  return 0;
+}
