@@ -14,6 +14,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "copy-tokenizer", kind: "boolean", negatable: true, default: true, help: "copy the donor's tokenizer and generation files (default on)" },
   { name: "write-model-card", kind: "boolean", negatable: true, default: true, help: "write README.md and mergekit_config.yml (default on)" },
   { name: "random-seed", kind: "string", valueName: "N", help: "seed for random methods (dare, della, ...)" },
+  { name: "memory-budget", kind: "string", valueName: "SIZE", help: "bytes of tile buffers in flight, K/M/B suffixes (default 256M)" },
   { name: "shard", kind: "string", valueName: "I/N", help: "compute only part I of N of the output shards (see \"amalgam assemble\")" },
   { name: "fix-quirks", kind: "boolean", negatable: true, default: false, help: "apply fixes for MergeKit's documented quirks instead of reproducing them (docs/compat.md)" },
   { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "allow merging models of different architectures" },
@@ -102,6 +103,7 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     threadPool: useWorkers ? host.threadPool : undefined,
     threadCount: threads,
     part,
+    memoryBudget: args.flags["memory-budget"] !== undefined ? parseSize(String(args.flags["memory-budget"]), "--memory-budget") : undefined,
     onWarning: (m) => host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`),
     onProgress: (p) => {
       if (verbose >= 2) host.stderr(`merged ${p.tensor}\n`);

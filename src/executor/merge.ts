@@ -48,8 +48,13 @@ export interface MergeOptions {
    * the threads build of the kernels. Without it tiles run on the calling thread.
    */
   readonly threadPool?: TilePoolFactory;
-  /** Elements per tile of an elementwise merge (default 1 Mi). */
+  /** Elements per tile of an elementwise merge (default: derived from `memoryBudget`). */
   readonly tileElements?: number;
+  /**
+   * Bytes of tile buffers in flight (input and output slots plus per-thread scratch), default
+   * 256 MB. Tensors of non-elementwise methods are held whole on top of this.
+   */
+  readonly memoryBudget?: number;
   /** Worker threads to start when `threadPool` is given (default 1). */
   readonly threadCount?: number;
   /**
@@ -70,7 +75,11 @@ export interface MergeResult {
   readonly threads: number;
 }
 
-export const DEFAULT_TILE_ELEMENTS = 1 << 20;
+export const DEFAULT_MEMORY_BUDGET = 256_000_000;
+/** Tiles smaller than this make per-tile overhead (a job, a read per input) show. */
+const MIN_TILE_ELEMENTS = 1 << 16;
+/** Tiles larger than this stop paying off: the reads of the next tile overlap less. */
+const MAX_TILE_ELEMENTS = 1 << 24;
 
 /** Whether a planned tensor can be merged tile by tile (elementwise method, no cropping). */
 function tileable(plan: MergePlan, t: PlannedTensor): boolean {
@@ -178,8 +187,13 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   // Fixed regions for tiled merges: input/output slots, then one scratch region per thread.
   const tiled = plan.tensors.filter((t) => tileable(plan, t));
   const largest = Math.max(0, ...tiled.map((t) => t.shape.reduce((a, b) => a * b, 1)));
-  const tile = Math.max(64, Math.floor(Math.min(options.tileElements ?? DEFAULT_TILE_ELEMENTS, largest + 63) / 64) * 64);
   const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
+  const factory = options.threadPool && !(options.kernels instanceof Kernels) ? options.threadPool : undefined;
+  const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
+  const slotCount = scratchCount + 1;
+  const perElement = (slotCount * (maxK + 1) + scratchCount * (maxK + 4)) * 4;
+  const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor((options.memoryBudget ?? DEFAULT_MEMORY_BUDGET) / perElement)));
+  const tile = Math.max(64, Math.floor(Math.min(options.tileElements ?? budgeted, largest + 63) / 64) * 64);
   let pool: TilePool | undefined;
   const slots: Slot[] = [];
   if (tiled.length) {
@@ -187,9 +201,6 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
     const ioBytes = align(tile * 4);
     const scratchBytes = align((maxK + 4) * tile * 4 + (maxK + 4) * 128 + 65536);
     let at = k.heapStart;
-    const factory = options.threadPool && !(options.kernels instanceof Kernels) ? options.threadPool : undefined;
-    const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
-    const slotCount = scratchCount + 1;
     for (let i = 0; i < slotCount; i++) {
       const inputs: number[] = [];
       for (let j = 0; j < maxK; j++) { inputs.push(at); at += ioBytes; }
