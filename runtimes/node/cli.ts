@@ -8,7 +8,8 @@ import { FsOutputSink } from "./fs-sink.ts";
 import { loadKernelModule } from "./wasm.ts";
 import { defaultThreadCount, nodeThreadPool } from "./thread-pool.ts";
 
-export function nodeCliHost(): CliHost {
+/** The CLI host over node: APIs (also used by Deno and Bun, which provide them), with overrides. */
+export function nodeCliHost(overrides: Partial<CliHost> = {}): CliHost {
   return {
     resolveModel: fsResolver(process.cwd()),
     readTextFile: (p) => readFile(p, "utf8"),
@@ -25,6 +26,7 @@ export function nodeCliHost(): CliHost {
     stderrIsTTY: process.stderr.isTTY === true,
     stderrColumns: process.stderr.columns ?? 80,
     now: () => performance.now(),
+    ...overrides,
   };
 }
 

@@ -6,7 +6,7 @@ import { AmalgamError } from "../../src/errors.ts";
 import type { ByteSource, ModelDirectory } from "../../src/io/storage.ts";
 
 class FileSource implements ByteSource {
-  constructor(private readonly fh: FileHandle, readonly size: number, private readonly path: string) {}
+  constructor(readonly fh: FileHandle, readonly size: number, private readonly path: string) {}
   async readInto(offset: number, dest: Uint8Array): Promise<void> {
     if (offset < 0 || offset + dest.length > this.size) {
       throw new AmalgamError("E_IO", `${this.path}: read of ${dest.length} bytes at ${offset} is outside the ${this.size}-byte file`);
@@ -27,7 +27,7 @@ function checkName(name: string, ref: string): void {
 }
 
 export class FsModelDirectory implements ModelDirectory {
-  private readonly handles = new Map<string, Promise<ByteSource>>();
+  private readonly handles = new Map<string, Promise<FileSource>>();
   constructor(readonly ref: string, private readonly dir: string) {}
 
   async has(name: string): Promise<boolean> {
@@ -37,6 +37,12 @@ export class FsModelDirectory implements ModelDirectory {
     } catch {
       return false;
     }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    for (const h of all) await (await h.catch(() => undefined))?.fh.close().catch(() => {});
   }
 
   open(name: string): Promise<ByteSource> {

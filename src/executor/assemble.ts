@@ -27,5 +27,7 @@ export async function assembleOutput(options: AssembleOptions): Promise<{ files:
   } catch (e) {
     await options.sink.abort().catch(() => {});
     throw e;
+  } finally {
+    for (const m of plan.models) await m.files.dir.close?.();
   }
 }

@@ -275,6 +275,7 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
     throw e;
   } finally {
     await pool?.close();
+    for (const m of plan.models) await m.files.dir.close?.();
   }
   return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1 };
 }

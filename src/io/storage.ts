@@ -19,6 +19,8 @@ export interface ModelDirectory {
   open(name: string): Promise<ByteSource>;
   /** Reads a whole small file (JSON, tokenizer) as bytes. */
   readFile(name: string): Promise<Uint8Array>;
+  /** Releases open files; the directory may be opened again afterwards. */
+  close?(): Promise<void>;
 }
 
 /** Resolves a config model reference (`path`, later URLs and hub names) to a directory. */
