@@ -14,3 +14,5 @@ export { listMethods, getMethod } from "./methods/registry.ts";
 export type { MethodDef, MergeContext } from "./methods/types.ts";
 export { runCli } from "./cli/main.ts";
 export type { CliHost } from "./cli/host.ts";
+export { httpResolver, HttpModelDirectory, isHubRef, isUrlRef } from "./io/http-model.ts";
+export type { HttpOptions } from "./io/http-model.ts";

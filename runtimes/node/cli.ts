@@ -3,7 +3,7 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { runCli } from "../../src/cli/main.ts";
 import type { CliHost } from "../../src/cli/host.ts";
-import { fsResolver } from "./fs-model.ts";
+import { defaultResolver } from "./fs-model.ts";
 import { FsOutputSink } from "./fs-sink.ts";
 import { loadKernelModule } from "./wasm.ts";
 import { defaultThreadCount, nodeThreadPool } from "./thread-pool.ts";
@@ -11,7 +11,7 @@ import { defaultThreadCount, nodeThreadPool } from "./thread-pool.ts";
 /** The CLI host over node: APIs (also used by Deno and Bun, which provide them), with overrides. */
 export function nodeCliHost(overrides: Partial<CliHost> = {}): CliHost {
   return {
-    resolveModel: fsResolver(process.cwd()),
+    resolveModel: defaultResolver(process.cwd()),
     readTextFile: (p) => readFile(p, "utf8"),
     createSink: (dir) => FsOutputSink.create(dir),
     loadKernelModule,

@@ -4,6 +4,8 @@ import type { FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { AmalgamError } from "../../src/errors.ts";
 import type { ByteSource, ModelDirectory } from "../../src/io/storage.ts";
+import { httpResolver, isHubRef, isUrlRef } from "../../src/io/http-model.ts";
+import type { HttpOptions } from "../../src/io/http-model.ts";
 
 class FileSource implements ByteSource {
   constructor(readonly fh: FileHandle, readonly size: number, private readonly path: string) {}
@@ -83,8 +85,23 @@ export function fsResolver(cwd: string = process.cwd()) {
     try {
       if (!(await stat(dir)).isDirectory()) throw new Error("not a directory");
     } catch {
-      throw new AmalgamError("E_MODEL_NOT_FOUND", `model "${ref}": no directory at ${dir} (model references are local paths, resolved against ${cwd}; hub downloads are not supported yet)`);
+      throw new AmalgamError("E_MODEL_NOT_FOUND", `model "${ref}": no directory at ${dir} (local paths are resolved against ${cwd}; remote models are http(s) URLs or org/name hub references)`);
     }
     return new FsModelDirectory(ref, dir);
+  };
+}
+
+/**
+ * MergeKit's rule: a local directory if it exists, else a remote model — an http(s) URL of a model
+ * folder, or an `org/name[@revision]` hub name (HF_ENDPOINT / HF_TOKEN from `env`).
+ */
+export function defaultResolver(cwd: string = process.cwd(), env: Record<string, string | undefined> = process.env, http: HttpOptions = {}) {
+  const local = fsResolver(cwd);
+  const remote = httpResolver({ endpoint: env["HF_ENDPOINT"], token: env["HF_TOKEN"], ...http });
+  return async (ref: string): Promise<ModelDirectory> => {
+    if (isUrlRef(ref)) return remote(ref);
+    const isDir = await stat(resolve(cwd, ref)).then((s) => s.isDirectory(), () => false);
+    if (isDir || !isHubRef(ref)) return local(ref);
+    return remote(ref);
   };
 }

@@ -1,4 +1,4 @@
-export { fsResolver, FsModelDirectory } from "./fs-model.ts";
+export { defaultResolver, fsResolver, FsModelDirectory } from "./fs-model.ts";
 export { FsOutputSink } from "./fs-sink.ts";
 export { loadKernelModule, wasmPath } from "./wasm.ts";
 export { main, nodeCliHost } from "./cli.ts";

@@ -82,7 +82,7 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<M
   const out = new Map<string, LoadedModel>();
   for (const ref of refs) {
     if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `model "${ref.text}": LoRA references (model+lora) are not supported yet`);
-    const dir = await resolve(ref.path);
+    const dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
     const files = await openModelFiles(dir);
     out.set(refKey(ref), { ref, files, structure: inferStructure(files) });
   }

@@ -4,20 +4,28 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOLDEN, tempDir } from "../helpers/run-merge.ts";
+import { startRangeServer } from "../helpers/range-server.ts";
+import type { RangeServer } from "../helpers/range-server.ts";
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, "..", "..");
 const DENO = join(ROOT, "node_modules", ".bin", "deno");
 const BUN = join(ROOT, "node_modules", ".bin", "bun");
 
+let server: RangeServer;
+beforeAll(async () => { server = await startRangeServer(join(GOLDEN, "models")); });
+afterAll(async () => { await server.close(); });
+
 const runtimes = [
+  { name: "node", cmd: process.execPath, args: [join(ROOT, "bin", "amalgam.js")] },
   { name: "deno", cmd: DENO, args: ["run", "-A", join(ROOT, "runtimes", "deno", "cli.ts")] },
   { name: "bun", cmd: BUN, args: [join(ROOT, "runtimes", "bun", "cli.ts")] },
 ];
 
-describe("Deno and Bun hosts", () => {
+describe("Node, Deno and Bun hosts", () => {
   for (const rt of runtimes) {
     it(`${rt.name} binary is installed`, () => expect(existsSync(rt.cmd)).toBe(true));
     for (const threads of [1, 2]) {
@@ -30,6 +38,15 @@ describe("Deno and Bun hosts", () => {
         }
       });
     }
+    it(`${rt.name} merges models served over HTTP Range, fetching only part of the files`, async () => {
+      const dir = tempDir();
+      const yaml = readFileSync(join(GOLDEN, "configs", "linear.yml"), "utf8").replaceAll("models/tiny-bf16/", `${server.url}/tiny-bf16/`);
+      writeFileSync(join(dir, "remote.yml"), yaml);
+      const before = server.stats.ranges.length;
+      await run(rt.cmd, [...rt.args, "merge", join(dir, "remote.yml"), join(dir, "linear"), "--quiet"], { cwd: dir });
+      expect(readFileSync(join(dir, "linear", "model.safetensors")).equals(readFileSync(join(GOLDEN, "reference", "linear", "model.safetensors")))).toBe(true);
+      expect(server.stats.ranges.length).toBeGreaterThan(before);
+    });
     it(`${rt.name} reports a config error with exit code 1 and the config path`, async () => {
       const err = await run(rt.cmd, [...rt.args, "merge", join(ROOT, "tests", "golden", "configs", "missing.yml"), join(tempDir(), "x")], { cwd: GOLDEN }).catch((e: { code: number; stderr: string }) => e);
       expect((err as { code: number }).code).toBe(1);
