@@ -15,6 +15,7 @@ import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 import type { MergeInput } from "../methods/types.ts";
 import { loadInput } from "./load-input.ts";
 import type { TileJob } from "./tile-job.ts";
+import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
 import type { FileWriter } from "../io/storage.ts";
@@ -191,7 +192,7 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   const factory = options.threadPool && !(options.kernels instanceof Kernels) ? options.threadPool : undefined;
   const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
   const slotCount = scratchCount + 1;
-  const perElement = (slotCount * (maxK + 1) + scratchCount * (maxK + 4)) * 4;
+  const perElement = slotCount * (maxK + 1) * 4;
   const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor((options.memoryBudget ?? DEFAULT_MEMORY_BUDGET) / perElement)));
   const tile = Math.max(64, Math.floor(Math.min(options.tileElements ?? budgeted, largest + 63) / 64) * 64);
   let pool: TilePool | undefined;
@@ -199,7 +200,7 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   if (tiled.length) {
     const align = (x: number) => Math.ceil(x / 64) * 64;
     const ioBytes = align(tile * 4);
-    const scratchBytes = align((maxK + 4) * tile * 4 + (maxK + 4) * 128 + 65536);
+    const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536);
     let at = k.heapStart;
     for (let i = 0; i < slotCount; i++) {
       const inputs: number[] = [];

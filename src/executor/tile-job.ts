@@ -40,24 +40,36 @@ export interface TileResult {
   readonly quirks: ReadonlyArray<readonly [string, string]>;
 }
 
+/**
+ * Elements per pass inside a tile: small enough that a chunk's working buffers (K inputs, the
+ * output, temporaries) stay in L2, so the method's kernel calls touch memory about once.
+ */
+export const CHUNK_ELEMENTS = 16384;
+
 /** Runs one tile with `k` (whose allocator is this thread's scratch region). */
 export function runTileJob(k: Kernels, job: TileJob): TileResult {
-  k.reset();
   const warnings: string[] = [];
   const quirks: [string, string][] = [];
   const mode = DTYPES[job.dtype].code;
-  const inputs: MergeInput[] = job.inputs.map((inp) => {
-    const buf = k.allocF32(job.numel);
-    k.call("decode", buf.ptr, inp.ptr, DTYPES[inp.dtype].code, job.numel);
-    if (inp.dtype !== job.dtype) k.call("round_to", buf.ptr, buf.ptr, mode, job.numel);
-    return { buf, shape: [job.numel], params: inp.params, isBase: inp.isBase, model: inp.model };
-  });
-  const out = getMethod(job.method).merge({
-    kernels: k, tensor: job.tensor, shape: [job.numel], numel: job.numel, dtype: job.dtype, mode,
-    inputs, baseIndex: job.baseIndex, global: job.global, isEmbed: job.isEmbed, seed: job.seed,
-    modelIndices: job.inputs.map((i) => i.modelIndex), fixQuirks: job.fixQuirks,
-    warn: (m) => warnings.push(m), quirk: (id, d) => quirks.push([id, d]),
-  });
-  k.call("encode", job.out, out.ptr, DTYPES[job.outDtype].code, job.numel);
+  const method = getMethod(job.method);
+  const outBytes = DTYPES[job.outDtype].bytes;
+  for (let c = 0; c < job.numel; c += CHUNK_ELEMENTS) {
+    const n = Math.min(CHUNK_ELEMENTS, job.numel - c);
+    k.reset();
+    const inputs: MergeInput[] = job.inputs.map((inp) => {
+      const buf = k.allocF32(n);
+      k.call("decode", buf.ptr, inp.ptr + c * DTYPES[inp.dtype].bytes, DTYPES[inp.dtype].code, n);
+      if (inp.dtype !== job.dtype) k.call("round_to", buf.ptr, buf.ptr, mode, n);
+      return { buf, shape: [n], params: inp.params, isBase: inp.isBase, model: inp.model };
+    });
+    const out = method.merge({
+      kernels: k, tensor: job.tensor, shape: [n], numel: n, dtype: job.dtype, mode,
+      inputs, baseIndex: job.baseIndex, global: job.global, isEmbed: job.isEmbed, seed: job.seed,
+      modelIndices: job.inputs.map((i) => i.modelIndex), fixQuirks: job.fixQuirks,
+      warn: (m) => { if (!warnings.includes(m)) warnings.push(m); },
+      quirk: (id, d) => { if (!quirks.some((q) => q[0] === id)) quirks.push([id, d]); },
+    });
+    k.call("encode", job.out + c * outBytes, out.ptr, DTYPES[job.outDtype].code, n);
+  }
   return { warnings, quirks };
 }
