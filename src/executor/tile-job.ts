@@ -53,6 +53,15 @@ export function runTileJob(k: Kernels, job: TileJob): TileResult {
   const mode = DTYPES[job.dtype].code;
   const method = getMethod(job.method);
   const outBytes = DTYPES[job.outDtype].bytes;
+  if (method.mergeStored) {
+    k.reset();
+    const handled = method.mergeStored({
+      kernels: k, tensor: job.tensor, numel: job.numel, dtype: job.dtype, mode, global: job.global,
+      inputs: job.inputs.map((i) => ({ ptr: i.ptr, dtype: i.dtype, params: i.params, isBase: i.isBase, model: i.model })),
+      out: job.out, outDtype: job.outDtype,
+    });
+    if (handled) return { warnings, quirks };
+  }
   for (let c = 0; c < job.numel; c += CHUNK_ELEMENTS) {
     const n = Math.min(CHUNK_ELEMENTS, job.numel - c);
     k.reset();

@@ -16,6 +16,8 @@ export interface CoreKernelExports {
   encode(dst: number, src: number, dtype: number, n: number): number;
   round_to(dst: number, src: number, mode: number, n: number): number;
   wsum(out: number, ptrs: number, ws: number, k: number, n: number, mode: number): number;
+  wsum_stored(out: number, outDtype: number, ptrs: number, dtypes: number, ws: number, k: number, n: number, mode: number, normalize: number, div: number, acc: number): number;
+  cast_stored(out: number, outDtype: number, x: number, inDtype: number, n: number, mode: number): number;
   mul_scalar(out: number, x: number, s: number, n: number, mode: number): number;
   div_scalar(out: number, x: number, s: number, n: number, mode: number): number;
   rng_uniform(out: number, keyLo: number, keyHi: number, start: number, n: number): number;

@@ -54,6 +54,28 @@ export interface MergeContext {
   quirk(id: string, description: string): void;
 }
 
+/** An input of `mergeStored`: bytes as stored in the checkpoint. */
+export interface StoredInput {
+  readonly ptr: number;
+  readonly dtype: DType;
+  readonly params: ParamValues;
+  readonly isBase: boolean;
+  readonly model: string;
+}
+
+export interface StoredMergeContext {
+  readonly kernels: Kernels;
+  readonly tensor: string;
+  readonly numel: number;
+  readonly dtype: DType;
+  readonly mode: number;
+  readonly inputs: readonly StoredInput[];
+  readonly global: ParamValues;
+  /** Where the output goes, stored as `outDtype`. */
+  readonly out: number;
+  readonly outDtype: DType;
+}
+
 /** What the planner tells a method about one output tensor before any data is read. */
 export interface PlanContext {
   readonly tensor: string;
@@ -88,6 +110,11 @@ export interface MethodDef {
    */
   readonly elementwise?: boolean;
   merge(ctx: MergeContext): F32Buf;
+  /**
+   * Optional one-pass path for elementwise methods: read the stored input bytes and write the stored
+   * output bytes in one kernel call (same bytes as `merge`). Returns false to decline.
+   */
+  mergeStored?(ctx: StoredMergeContext): boolean;
 }
 
 export function defineMethod(def: MethodDef): MethodDef {

@@ -1,0 +1,71 @@
+// Fused weighted sum straight from checkpoint bytes to output bytes: decode each input (cast to the
+// working dtype when it is stored in another), R(w*x) per input, float32 sum in input order from
+// +0, R(sum), optionally R(sum / div), encode. Same numbers as decode + wsum + div_scalar + encode,
+// in one pass over memory. `acc` is a host-provided scratch block of BLOCK float32.
+import { roundModex4, roundMode } from "./inline/round";
+import { loadStored1, loadStored4, storeStored1, storeStored8 } from "./inline/stored";
+import { OK } from "./convert";
+
+export const WSUM_BLOCK: usize = 2048;
+
+/**
+ * out (stored as outDtype) = R(R(sum_k R(w_k * R(x_k))) / div) when `normalize`, else without the
+ * division. ptrs: K u32 pointers to stored inputs; dtypes: K i32 stored dtypes; ws: K f32.
+ */
+export function wsum_stored(out: usize, outDtype: i32, ptrs: usize, dtypes: usize, ws: usize, k: i32, n: usize, mode: i32, normalize: i32, div: f32, acc: usize): i32 {
+  const dv = f32x4.splat(div);
+  const zero = f32x4.splat(0);
+  for (let b: usize = 0; b < n; b += WSUM_BLOCK) {
+    const end = min<usize>(n, b + WSUM_BLOCK);
+    const len = end - b;
+    for (let j = 0; j < k; j++) {
+      const x = <usize>load<u32>(ptrs + (<usize>j << 2));
+      const dt = load<i32>(dtypes + (<usize>j << 2));
+      const cast = dt != mode;
+      const w = load<f32>(ws + (<usize>j << 2));
+      const wv = f32x4.splat(w);
+      let i: usize = 0;
+      for (; i + 4 <= len; i += 4) {
+        let v = loadStored4(x, b + i, dt);
+        if (cast) v = roundModex4(v, mode);
+        const p = roundModex4(f32x4.mul(v, wv), mode);
+        const prev = j == 0 ? zero : v128.load(acc + (i << 2));
+        v128.store(acc + (i << 2), f32x4.add(prev, p));
+      }
+      for (; i < len; i++) {
+        let v = loadStored1(x, b + i, dt);
+        if (cast) v = roundMode(v, mode);
+        const p = roundMode(v * w, mode);
+        store<f32>(acc + (i << 2), (j == 0 ? <f32>0 : load<f32>(acc + (i << 2))) + p);
+      }
+    }
+    let i: usize = 0;
+    for (; i + 8 <= len; i += 8) {
+      let a = roundModex4(v128.load(acc + (i << 2)), mode);
+      let c = roundModex4(v128.load(acc + (i << 2), 16), mode);
+      if (normalize) {
+        a = roundModex4(f32x4.div(a, dv), mode);
+        c = roundModex4(f32x4.div(c, dv), mode);
+      }
+      storeStored8(out, b + i, a, c, outDtype);
+    }
+    for (; i < len; i++) {
+      let s = roundMode(load<f32>(acc + (i << 2)), mode);
+      if (normalize) s = roundMode(s / div, mode);
+      storeStored1(out, b + i, s, outDtype);
+    }
+  }
+  return OK;
+}
+
+/** out (stored as outDtype) = R(x) for x stored as inDtype: a dtype cast through the working dtype. */
+export function cast_stored(out: usize, outDtype: i32, x: usize, inDtype: i32, n: usize, mode: i32): i32 {
+  let i: usize = 0;
+  for (; i + 8 <= n; i += 8) {
+    const a = roundModex4(loadStored4(x, i, inDtype), mode);
+    const c = roundModex4(loadStored4(x, i + 4, inDtype), mode);
+    storeStored8(out, i, a, c, outDtype);
+  }
+  for (; i < n; i++) storeStored1(out, i, roundMode(loadStored1(x, i, inDtype), mode), outDtype);
+  return OK;
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { AWKWARD_LENGTHS, testKernels, testValues } from "../helpers/kernels.ts";
+import { MODES, roundRef } from "../helpers/reference.ts";
+import type { Kernels } from "../../src/kernels/kernels.ts";
+
+const BYTES = [4, 2, 2];
+
+/** Stores f32 values as `dtype` at an unaligned address; returns the pointer. */
+function stored(k: Kernels, x: Float32Array, dtype: number, misalign: number): number {
+  const tmp = k.allocF32(x.length);
+  k.f32(tmp).set(x);
+  const p = k.alloc(x.length * BYTES[dtype]! + 16) + misalign;
+  k.call("encode", p, tmp.ptr, dtype, x.length);
+  return p;
+}
+
+function bytesOf(k: Kernels, p: number, n: number, dtype: number): number[] {
+  return [...k.bytes(p, n * BYTES[dtype]!)];
+}
+
+describe("wsum_stored (fused decode + weighted sum + normalize + encode)", () => {
+  it("equals decode, round_to, wsum, div_scalar, encode for every dtype combination and awkward length", async () => {
+    const k = await testKernels();
+    for (const mode of MODES) {
+      for (const outDtype of MODES) {
+        for (const K of [1, 3]) {
+          for (const n of AWKWARD_LENGTHS) {
+            for (const normalize of [0, 1]) {
+              k.reset();
+              const dtypes = Array.from({ length: K }, (_, j) => (mode + j + outDtype) % 3);
+              const xs = dtypes.map((dt, j) => testValues(n, 31 * j + n + dt).map((v) => roundRef(v, dt)));
+              const ws = [0.5, -0.3, 0.25].slice(0, K).map((w) => roundRef(w, mode));
+              const ptrs = xs.map((x, j) => stored(k, x, dtypes[j]!, (j + n) % 4));
+              // reference: the separate kernels
+              const dec = xs.map((_, j) => {
+                const b = k.allocF32(n);
+                k.call("decode", b.ptr, ptrs[j]!, dtypes[j]!, n);
+                if (dtypes[j] !== mode) k.call("round_to", b.ptr, b.ptr, mode, n);
+                return b;
+              });
+              const sum = k.allocF32(n);
+              k.call("wsum", sum.ptr, k.u32Array(dec.map((d) => d.ptr)), k.f32Array(ws), K, n, mode);
+              const div = roundRef(0.7, mode);
+              if (normalize) k.call("div_scalar", sum.ptr, sum.ptr, div, n, mode);
+              const want = k.alloc(n * 4 + 16) + 2;
+              k.call("encode", want, sum.ptr, outDtype, n);
+              const got = k.alloc(n * 4 + 16) + 1;
+              const acc = k.alloc(2048 * 4);
+              k.call("wsum_stored", got, outDtype, k.u32Array(ptrs), k.u32Array(dtypes), k.f32Array(ws), K, n, mode, normalize, div, acc);
+              expect(bytesOf(k, got, n, outDtype), `mode ${mode} out ${outDtype} K ${K} n ${n} norm ${normalize}`).toEqual(bytesOf(k, want, n, outDtype));
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it("cast_stored equals decode, round_to, encode", async () => {
+    const k = await testKernels();
+    for (const mode of MODES) for (const inDt of MODES) for (const outDt of MODES) {
+      for (const n of AWKWARD_LENGTHS) {
+        k.reset();
+        const x = testValues(n, n + inDt).map((v) => roundRef(v, inDt));
+        const p = stored(k, x, inDt, n % 3);
+        const b = k.allocF32(n);
+        k.call("decode", b.ptr, p, inDt, n);
+        k.call("round_to", b.ptr, b.ptr, mode, n);
+        const want = k.alloc(n * 4 + 8);
+        k.call("encode", want, b.ptr, outDt, n);
+        const got = k.alloc(n * 4 + 8) + 3;
+        k.call("cast_stored", got, outDt, p, inDt, n, mode);
+        expect(bytesOf(k, got, n, outDt)).toEqual(bytesOf(k, want, n, outDt));
+      }
+    }
+  });
+});
