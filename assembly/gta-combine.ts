@@ -6,7 +6,7 @@
 //   otherwise: mixed = R(sum_m wd_m);  div = the host's R(sum_m w_m) (|div| < 1e-8 -> 1)
 //   normalize: mixed = R(mixed / div);  lambda: mixed = R(mixed * lambda);  out = R(base + mixed)
 // Sums accumulate in float32 in input order starting from +0 and round once (torch's sum(0)).
-import { roundModex4, roundMode } from "./inline/round";
+import { MODE_BF16, MODE_F16, MODE_F32, roundModex4, roundMode } from "./inline/round";
 import { OK } from "./convert";
 
 // flags (mirrored in src/kernels/abi-gta.ts)
@@ -29,6 +29,15 @@ const GTA_LAMBDA: i32 = 4;
  * working dtype). `div` is used without consensus, `lambda` with GTA_LAMBDA. out may alias base.
  */
 export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k: i32, n: usize, mode: i32, flags: i32, div: f32, lambda: f32): i32 {
+  // One copy of the loops per rounding mode, so the mode tests fold away.
+  if (mode == MODE_BF16) combine(out, base, deltas, ws, k, n, MODE_BF16, flags, div, lambda);
+  else if (mode == MODE_F16) combine(out, base, deltas, ws, k, n, MODE_F16, flags, div, lambda);
+  else combine(out, base, deltas, ws, k, n, MODE_F32, flags, div, lambda);
+  return OK;
+}
+
+// @ts-ignore: decorator
+@inline function combine(out: usize, base: usize, deltas: usize, ws: usize, k: i32, n: usize, mode: i32, flags: i32, div: f32, lambda: f32): void {
   const consensus = (flags & GTA_CONSENSUS) != 0;
   const normalize = (flags & GTA_NORMALIZE) != 0;
   const scale = (flags & GTA_LAMBDA) != 0;
@@ -96,5 +105,4 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
     if (scale) mixed = roundMode(mixed * lambda, mode);
     store<f32>(out + off, roundMode(load<f32>(base + off) + mixed, mode));
   }
-  return OK;
 }

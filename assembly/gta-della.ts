@@ -9,7 +9,7 @@ import { OK } from "./convert";
 const ABS: u32 = 0x7fffffff;
 
 // @ts-ignore: decorator
-@inline function probAt(pos: usize, maxR: f32, den: f32, low: f32, eps: f32, single: bool, mode: i32): f32 {
+@inline function probAt(pos: usize, den: f32, low: f32, eps: f32, single: bool, mode: i32): f32 {
   let rn: f32;
   if (single) {
     rn = 0.5;
@@ -26,18 +26,22 @@ const ABS: u32 = 0x7fffffff;
  * p[e] for every element of a tensor viewed as [outer, rowLen, inner] (rows run along the middle
  * dim). `low` = density - epsilon and `eps` = epsilon, both already in the working dtype. A row of
  * one element gets rank_norm 0.5 (MergeKit divides 0 by 0 there and torch.bernoulli rejects the
- * NaN). scratch: 12 * rowLen + 4096 bytes (keys and two index buffers of rowLen u32, four
- * 256-bin histograms; dellaScratchBytes in src/kernels/abi-gta.ts).
+ * NaN). scratch: 16 * rowLen + 4096 bytes (keys, two index buffers and the probability of each
+ * rank, rowLen each, plus four 256-bin histograms; dellaScratchBytes in src/kernels/abi-gta.ts).
  */
 export function della_probs(p: usize, x: usize, outer: usize, rowLen: usize, inner: usize, low: f32, eps: f32, mode: i32, scratch: usize): i32 {
   if (rowLen == 0) return OK;
   const keys = scratch;
   let src = scratch + (rowLen << 2);
   let dst = scratch + (rowLen << 3);
-  const hist = scratch + rowLen * 12;
+  const byRank = scratch + rowLen * 12;
+  const hist = scratch + (rowLen << 4);
+  // Every row has the same ranks 0..rowLen-1, so each rank's probability is computed once.
   const maxR = roundMode(roundMode(<f32>(rowLen - 1), mode) + 1, mode);
   const den = roundMode(maxR - 1, mode);
-  const single = rowLen == 1;
+  for (let pos: usize = 0; pos < rowLen; pos++) {
+    store<f32>(byRank + (pos << 2), probAt(pos, den, low, eps, rowLen == 1, mode));
+  }
   const step = inner << 2;
   for (let o: usize = 0; o < outer; o++) {
     for (let r: usize = 0; r < inner; r++) {
@@ -75,7 +79,7 @@ export function della_probs(p: usize, x: usize, outer: usize, rowLen: usize, inn
       }
       for (let pos: usize = 0; pos < rowLen; pos++) {
         const j = <usize>load<u32>(src + (pos << 2));
-        store<f32>(p + start + j * step, probAt(pos, maxR, den, low, eps, single, mode));
+        store<f32>(p + start + j * step, load<f32>(byRank + (pos << 2)));
       }
     }
   }

@@ -29,5 +29,5 @@ export const SELECT_SCRATCH_BYTES = 65536 * 4;
 
 /** Scratch bytes of della_probs for rows of `rowLen` elements. */
 export function dellaScratchBytes(rowLen: number): number {
-  return rowLen * 12 + 4096;
+  return rowLen * 16 + 4096;
 }
