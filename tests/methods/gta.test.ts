@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isAmalgamError } from "../../src/errors.ts";
 import { layoutFile } from "../../src/io/safetensors-writer.ts";
+import { nodeThreadPool } from "../../runtimes/node/thread-pool.ts";
+import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 import { GOLDEN, runGolden, runMerge, tempDir } from "../helpers/run-merge.ts";
 import { maxUlp, readTensors, values } from "../helpers/safetensors-read.ts";
 import type { ReadTensor } from "../helpers/safetensors-read.ts";
@@ -131,6 +133,24 @@ describe("gta family and sce: MergeKit's golden outputs", () => {
       expect(statsVerdict(stats, baseline)).toEqual([]);
     });
   }
+
+  it("task_arithmetic is bit-identical in tiles and on worker threads", async () => {
+    const ref = readTensors(join(GOLDEN, "reference", "task_arithmetic"));
+    const { out } = await runGolden("task_arithmetic", { tileElements: 64 });
+    expectSameTensors(readTensors(out), ref, "64-element tiles");
+    const kernels = await loadKernelModule(true);
+    const threaded = await runGolden("task_arithmetic", { kernels, threadPool: nodeThreadPool, threadCount: 3, tileElements: 128 });
+    expectSameTensors(readTensors(threaded.out), ref, "3 threads");
+  });
+
+  it("whole-tensor methods give the same bytes with the threads build of the kernels", async () => {
+    const kernels = await loadKernelModule(true);
+    for (const name of ["ties", "dare_ties", "della", "sce"]) {
+      const single = await runGolden(name);
+      const threaded = await runGolden(name, { kernels, threadPool: nodeThreadPool, threadCount: 2 });
+      expectSameTensors(readTensors(threaded.out), readTensors(single.out), name);
+    }
+  });
 
   it("breadcrumbs reports the gamma quirk on the tensors where int(gamma × numel) is 0", async () => {
     const { warnings } = await runGolden("breadcrumbs");

@@ -68,6 +68,8 @@ export function defineGtaMethod(v: GtaVariant): MethodDef {
     name: v.name,
     cardName: v.cardName,
     base: "required",
+    // Without sparsification or sign election each output element depends on its inputs alone.
+    elementwise: v.sparsification === undefined && !v.consensus,
     global: [
       { name: "int8_mask", default: 0 },
       { name: "normalize", default: v.normalizeDefault ? 1 : 0 },
