@@ -100,6 +100,12 @@ export interface MethodDef {
   readonly cardShowsBase?: boolean;
   readonly global: readonly ParamSpec[];
   readonly perModel: readonly ParamSpec[];
+  /**
+   * The working dtype when the config sets no `dtype:` and the inputs are stored in different
+   * dtypes: "promote" (torch's promotion, bf16 with f16 gives f32; the default) or "base" (cast every
+   * input to the base model's dtype, as the task-arithmetic family does).
+   */
+  readonly mixedDtype?: "promote" | "base";
   /** Output dtype given the working dtype (default: the working dtype). */
   outputDtype?(working: DType): DType;
   /** Output shape, or an error; default: all shapes equal, or embedding rectification. */

@@ -183,14 +183,9 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
     const ctx = { tensor: name, shapes: sources.map((s) => s.tensor.shape), models: sources.map((s) => s.model.ref.text), baseIndex, isEmbed };
     const shape = method.outputShape ? method.outputShape(ctx) : rectifiedShape(ctx);
     let working: DType | undefined = config.dtype;
-    if (!working) {
-      for (const s of sources) {
-        const d = storageDType(s.tensor, s.model);
-        working = working ? promote(working, d) : d;
-      }
-    } else {
-      for (const s of sources) storageDType(s.tensor, s.model);
-    }
+    const stored = sources.map((s) => storageDType(s.tensor, s.model));
+    if (!working && method.mixedDtype === "base" && baseIndex !== undefined) working = stored[baseIndex];
+    if (!working) for (const d of stored) working = working ? promote(working, d) : d;
     const w = working!;
     const outDtype = config.outDtype ?? (method.outputDtype ? method.outputDtype(w) : w);
     tensors.push({ name, role, t, sources, baseIndex, global, isEmbed, shape, workingDtype: w, outDtype });

@@ -292,3 +292,18 @@ describe("gta family: shapes", () => {
     expect(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).vocab_size).toBe(6);
   });
 });
+
+describe("task-arithmetic family: mixed input dtypes without dtype:", () => {
+  it("works in the base model's dtype, as MergeKit casts every model to the base dtype", async () => {
+    const { buildPlan } = await import("../../src/plan/build-plan.ts");
+    const { parseMergeConfig } = await import("../../src/config/parse-config.ts");
+    const { fsResolver } = await import("../../runtimes/node/fs-model.ts");
+    const { resolve } = await import("node:path");
+    const models = resolve(import.meta.dirname, "..", "..", "..", "shared", "vectors", "models");
+    const { existsSync } = await import("node:fs");
+    expect(existsSync(models), "../shared/vectors/models (beside the repository, also in CI)").toBe(true);
+    const yaml = `merge_method: task_arithmetic\nbase_model: tiny-fp16/base\nmodels:\n  - model: tiny-bf16/ft_dense\n    parameters: {weight: 0.5}\n`;
+    const plan = await buildPlan(parseMergeConfig(yaml), { resolveModel: fsResolver(models) });
+    expect(new Set(plan.tensors.map((t) => t.workingDtype))).toEqual(new Set(["F16"]));
+  });
+});

@@ -68,6 +68,7 @@ export function defineGtaMethod(v: GtaVariant): MethodDef {
     name: v.name,
     cardName: v.cardName,
     base: "required",
+    mixedDtype: "base",
     // Without sparsification or sign election each output element depends on its inputs alone.
     elementwise: v.sparsification === undefined && !v.consensus,
     global: [
