@@ -151,7 +151,7 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: T
   const inputs: MergeInput[] = [];
   for (const s of t.sources) {
     const { buf, shape } = await loadInput(k, s.tensor, t.workingDtype, t.shape, t.isEmbed);
-    inputs.push({ buf, shape, params: s.params, isBase: s.isBase, model: s.model.ref.text });
+    inputs.push({ buf, shape, sourceShape: s.tensor.shape, params: s.params, isBase: s.isBase, model: s.model.ref.text });
   }
   const numel = t.shape.reduce((a, b) => a * b, 1);
   let out;
