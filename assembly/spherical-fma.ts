@@ -13,7 +13,8 @@
   const bv = s - p;
   const e = (p - (s - bv)) + (q - bv);
   let bits = reinterpret<i64>(s);
-  if (e != 0 && (bits & 1) == 0) bits += (bits ^ reinterpret<i64>(e)) < 0 ? -1 : 1;
+  // e is NaN when s is not finite (inf/NaN inputs): then s is already the fma's result.
+  if (e != 0 && e == e && (bits & 1) == 0) bits += (bits ^ reinterpret<i64>(e)) < 0 ? -1 : 1;
   return <f32>reinterpret<f64>(bits);
 }
 
@@ -24,7 +25,7 @@
   const s = f64x2.add(p, c);
   const bv = f64x2.sub(s, p);
   const e = f64x2.add(f64x2.sub(p, f64x2.sub(s, bv)), f64x2.sub(c, bv));
-  const inexact = f64x2.ne(e, f64x2.splat(0));
+  const inexact = v128.and(f64x2.ne(e, f64x2.splat(0)), f64x2.eq(e, e)); // NaN e: s not finite, keep it
   const even = i64x2.eq(v128.and(s, i64x2.splat(1)), i64x2.splat(0));
   const away = i64x2.shr_s(v128.xor(s, e), 63); // 0 when e has the sign of s, -1 otherwise
   const adj = i64x2.add(i64x2.shl(away, 1), i64x2.splat(1));

@@ -6,7 +6,9 @@
 // 8-lane float32 accumulator takes fused multiply-adds of whole vectors (8 float32 values, or
 // 16 bf16/f16 values as two halves of 8), its lanes are then added in order 0..7, the remaining
 // size % width elements are added as rounded products (not fused), and the float32 square root is
-// rounded to the dtype.
+// rounded to the dtype. This is bit-exact for a single vector (whole-tensor norms); for a matrix
+// of several rows torch's float32 results differ from it in the last bit for some rows (a
+// different per-row kernel that was not pinned down), which only shows in float32 working dtype.
 //
 // torch_norm_cols: vectors along dimension 0 (nuslerp's row_wise: x.transpose(0, -1) reduced over its
 // last, strided, dimension). torch's generic reduction accumulates each vector in order: float32
