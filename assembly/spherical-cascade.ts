@@ -136,6 +136,43 @@ function colMrs(x: usize, y: usize, rows: usize, cols: usize, c: usize, one: boo
   return f32x4.add(f32x4.add(f32x4.add(a0, a1), a2), a3);
 }
 
+// colMrs for 16 adjacent columns in one sweep over the rows; results stored at out[c..c+15].
+function colMrs16(out: usize, x: usize, y: usize, rows: usize, cols: usize, c: usize, mode: i32): void {
+  const lp = levelPower(rows);
+  const step: usize = (<usize>1) << lp;
+  const mask: usize = step - 1;
+  const z = f32x4.splat(0);
+  // a<level><q>: level, quarter q of the 16 columns
+  let a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+  let a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+  let i: usize = 0;
+  while (i + step <= rows) {
+    for (let j: usize = 0; j < step; j++, i++) {
+      const e = i * cols + c;
+      a00 = f32x4.add(a00, p4(x, y, e, mode)); a01 = f32x4.add(a01, p4(x, y, e + 4, mode));
+      a02 = f32x4.add(a02, p4(x, y, e + 8, mode)); a03 = f32x4.add(a03, p4(x, y, e + 12, mode));
+    }
+    a10 = f32x4.add(a10, a00); a11 = f32x4.add(a11, a01); a12 = f32x4.add(a12, a02); a13 = f32x4.add(a13, a03);
+    a00 = z; a01 = z; a02 = z; a03 = z;
+    if ((i & (mask << lp)) != 0) continue;
+    a20 = f32x4.add(a20, a10); a21 = f32x4.add(a21, a11); a22 = f32x4.add(a22, a12); a23 = f32x4.add(a23, a13);
+    a10 = z; a11 = z; a12 = z; a13 = z;
+    if ((i & (mask << (2 * lp))) != 0) continue;
+    a30 = f32x4.add(a30, a20); a31 = f32x4.add(a31, a21); a32 = f32x4.add(a32, a22); a33 = f32x4.add(a33, a23);
+    a20 = z; a21 = z; a22 = z; a23 = z;
+  }
+  for (; i < rows; i++) {
+    const e = i * cols + c;
+    a00 = f32x4.add(a00, p4(x, y, e, mode)); a01 = f32x4.add(a01, p4(x, y, e + 4, mode));
+    a02 = f32x4.add(a02, p4(x, y, e + 8, mode)); a03 = f32x4.add(a03, p4(x, y, e + 12, mode));
+  }
+  const o = out + (c << 2);
+  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30), mode));
+  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31), mode), 16);
+  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32), mode), 32);
+  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33), mode), 48);
+}
+
 // row_sum (values grouped by 4, value i in partial i % 4) with one lane per column.
 function colRowSum(x: usize, y: usize, rows: usize, cols: usize, c: usize, one: bool, mode: i32): v128 {
   const size = rows >> 2;
@@ -198,6 +235,7 @@ export function torch_sum_prod_cols(out: usize, x: usize, y: usize, rows: usize,
   const block: usize = cols >= 8 ? 32 : 4;
   const mrsEnd = cols - cols % block;
   let c: usize = 0;
+  for (; c + 16 <= mrsEnd; c += 16) colMrs16(out, x, y, rows, cols, c, mode);
   for (; c < mrsEnd; c += 4) v128.store(out + (c << 2), roundModex4(colMrs(x, y, rows, cols, c, false, mode), mode));
   for (; c + 4 <= cols; c += 4) v128.store(out + (c << 2), roundModex4(colRowSum(x, y, rows, cols, c, false, mode), mode));
   for (; c < cols; c++) store<f32>(out + (c << 2), roundMode(f32x4.extract_lane(colRowSum(x, y, rows, cols, c, true, mode), 0), mode));

@@ -15,7 +15,7 @@
 // with fused multiply-adds, or, with `roundAcc` (bf16, whose generic accumulator type is bf16),
 // every product and every partial sum rounded to the dtype.
 import { OK } from "./convert";
-import { roundMode } from "./inline/round";
+import { roundMode, roundModex4 } from "./inline/round";
 import { fma32, fma32x4 } from "./spherical-fma";
 
 /** out[r] = R(||x[r, :]||) for r < rows; x is rows x cols, row-major. */
@@ -49,18 +49,35 @@ export function torch_norm_rows(out: usize, x: usize, rows: usize, cols: usize, 
   return OK;
 }
 
+// One column block: `lanes` of 4 columns each (1..4), swept once over all rows.
+// @ts-ignore: decorator
+@inline function step4(acc: v128, v: v128, mode: i32, roundAcc: i32): v128 {
+  return roundAcc ? roundModex4(f32x4.add(acc, roundModex4(f32x4.mul(v, v), mode)), mode) : fma32x4(v, v, acc);
+}
+
 /** out[c] = R(||x[:, c]||) for c < cols; x is rows x cols, row-major. */
 export function torch_norm_cols(out: usize, x: usize, rows: usize, cols: usize, mode: i32, roundAcc: i32): i32 {
   let c: usize = 0;
-  if (!roundAcc) {
-    for (; c + 4 <= cols; c += 4) {
-      let acc = f32x4.splat(0);
-      for (let r: usize = 0; r < rows; r++) {
-        const v = v128.load(x + ((r * cols + c) << 2));
-        acc = fma32x4(v, v, acc);
-      }
-      v128.store(out + (c << 2), acc);
+  // 16 columns per sweep over the rows (each lane is one column's sequential accumulator)
+  for (; c + 16 <= cols; c += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let r: usize = 0; r < rows; r++) {
+      const p = x + ((r * cols + c) << 2);
+      a0 = step4(a0, v128.load(p), mode, roundAcc);
+      a1 = step4(a1, v128.load(p, 16), mode, roundAcc);
+      a2 = step4(a2, v128.load(p, 32), mode, roundAcc);
+      a3 = step4(a3, v128.load(p, 48), mode, roundAcc);
     }
+    const o = out + (c << 2);
+    v128.store(o, a0);
+    v128.store(o, a1, 16);
+    v128.store(o, a2, 32);
+    v128.store(o, a3, 48);
+  }
+  for (; c + 4 <= cols; c += 4) {
+    let acc = f32x4.splat(0);
+    for (let r: usize = 0; r < rows; r++) acc = step4(acc, v128.load(x + ((r * cols + c) << 2)), mode, roundAcc);
+    v128.store(out + (c << 2), acc);
   }
   for (; c < cols; c++) {
     let acc: f32 = 0;
