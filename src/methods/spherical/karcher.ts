@@ -5,7 +5,7 @@
 //   T = sum a_i (θ_i / sin θ_i)(u_i - cos θ_i u) over θ_i >= tol (cos θ_i = clamp(u . u_i, -1, 1)),
 //   stop when ||T|| < tol, else u = cos||T|| u + sin||T|| T/||T||, renormalised;
 //   result = (sum_i a_i n_i) u.
-// Quirks (docs in the method's report): MergeKit ignores `weight` (--fix-quirks uses it), and its
+// Quirks: MergeKit ignores `weight` (--fix-quirks uses it, normalised to sum 1), and its
 // embedding rectification is a no-op, so differently sized embeddings fail (--fix-quirks merges
 // their common submatrix like the other methods).
 import { AmalgamError } from "../../errors.ts";
