@@ -15,8 +15,8 @@ export type ParamValues = Readonly<Record<string, number | undefined>>;
 export interface MergeInput {
   readonly buf: F32Buf;
   readonly shape: readonly number[];
-  /** The shape stored in the model, before any embedding rectification cut it to `shape`. */
-  readonly sourceShape: readonly number[];
+  /** The shape stored in the model, before any embedding rectification cut it to `shape` (absent: `shape`). */
+  readonly sourceShape?: readonly number[];
   /** Per-model parameters for this input. */
   readonly params: ParamValues;
   readonly isBase: boolean;

@@ -78,9 +78,9 @@ describe("quirks, warnings and errors", () => {
   it("karcher ignores weights like MergeKit (with a quirk warning); --fix-quirks uses them", async () => {
     const plain = await merged(karcherWeighted);
     sameTensors(plain.out, join(GOLDEN, "reference", "karcher"));
-    expect(plain.warnings.some((w) => w.includes("karcher-weight"))).toBe(true);
+    expect(plain.warnings.some((w) => w.includes("karcher-ignores-weight"))).toBe(true);
     const fixed = await merged(karcherWeighted, { fixQuirks: true });
-    expect(fixed.warnings.some((w) => w.includes("karcher-weight"))).toBe(true);
+    expect(fixed.warnings.some((w) => w.includes("karcher-ignores-weight"))).toBe(true);
     const a = readTensors(fixed.out).get("model.layers.0.mlp.up_proj.weight")!;
     const b = readTensors(plain.out).get("model.layers.0.mlp.up_proj.weight")!;
     expect(maxUlp(a, b)).toBeGreaterThan(0);
@@ -117,7 +117,7 @@ describe("quirks, warnings and errors", () => {
     expect(() => karcher.merge(ctx(false))).toThrow(AmalgamError);
     const out = karcher.merge(ctx(true));
     expect(out.length).toBe(6);
-    expect(quirks).toContain("karcher-rectify");
+    expect(quirks).toContain("karcher-rectify-noop");
     expect([...k.f32(out)].every((v) => Number.isFinite(v) && v > 0)).toBe(true);
   });
 });

@@ -12,7 +12,7 @@ import { AmalgamError } from "../../errors.ts";
 import type { F32Buf } from "../../kernels/kernels.ts";
 import { toDType } from "../../kernels/scalar.ts";
 import { defineMethod } from "../types.ts";
-import type { MergeContext } from "../types.ts";
+import type { MergeContext, MergeInput } from "../types.ts";
 import { copyOf, mathIn, norm32, result, warnF16, zeros } from "./kernel-ops.ts";
 
 /** torch 1.13 computes a bf16 `torch.dot` of more than this many elements with oneDNN (float32 accumulation). */
@@ -23,10 +23,10 @@ function alphasOf(ctx: MergeContext): number[] {
   const weighted = ctx.inputs.some((i) => i.params["weight"] !== undefined);
   if (!weighted) return ctx.inputs.map(() => 1 / n);
   if (!ctx.fixQuirks) {
-    ctx.quirk("karcher-weight", "karcher ignores per-model `weight`: MergeKit gives every input (the base included) the weight 1/N");
+    ctx.quirk("karcher-ignores-weight", "karcher ignores per-model `weight`: MergeKit gives every input (the base included) the weight 1/N");
     return ctx.inputs.map(() => 1 / n);
   }
-  ctx.quirk("karcher-weight", "karcher: per-model `weight` used as the Karcher mean's weights (normalised to sum 1; a model without a weight counts 1); MergeKit ignores them");
+  ctx.quirk("karcher-ignores-weight", "karcher: per-model `weight` used as the Karcher mean's weights (normalised to sum 1; a model without a weight counts 1); MergeKit ignores them");
   const w = ctx.inputs.map((i) => i.params["weight"] ?? 1);
   const s = w.reduce((a, b) => a + b, 0);
   if (s === 0) throw new AmalgamError("E_CONFIG", `tensor "${ctx.tensor}": karcher weights sum to zero`);
@@ -34,13 +34,14 @@ function alphasOf(ctx: MergeContext): number[] {
 }
 
 function checkRectify(ctx: MergeContext): void {
-  const cut = ctx.inputs.filter((i) => i.sourceShape.length !== ctx.shape.length || i.sourceShape.some((d, j) => d !== ctx.shape[j]));
+  const stored = (i: MergeInput) => i.sourceShape ?? i.shape;
+  const cut = ctx.inputs.filter((i) => stored(i).length !== ctx.shape.length || stored(i).some((d, j) => d !== ctx.shape[j]));
   if (!cut.length) return;
   if (!ctx.fixQuirks) {
-    const list = ctx.inputs.map((i) => `${i.model} ${JSON.stringify(i.sourceShape)}`).join(", ");
+    const list = ctx.inputs.map((i) => `${i.model} ${JSON.stringify(stored(i))}`).join(", ");
     throw new AmalgamError("E_SHAPE", `tensor "${ctx.tensor}": MergeKit's karcher cannot merge embeddings of different sizes (${list}): its embedding rectification is a no-op, so torch fails on the shape mismatch; --fix-quirks merges the common ${ctx.shape.join("x")} submatrix`);
   }
-  ctx.quirk("karcher-rectify", `karcher: embeddings of different sizes merged on their common submatrix (MergeKit's karcher fails on them)`);
+  ctx.quirk("karcher-rectify-noop", `karcher: embeddings of different sizes merged on their common submatrix (MergeKit's karcher fails on them)`);
 }
 
 function karcher(ctx: MergeContext): F32Buf {
