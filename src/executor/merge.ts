@@ -177,7 +177,7 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: T
 export async function merge(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
-  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize }));
+  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks }));
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;

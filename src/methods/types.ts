@@ -108,8 +108,11 @@ export interface MethodDef {
    * input to the base model's dtype, as the task-arithmetic family does).
    */
   readonly mixedDtype?: "promote" | "base";
-  /** Output dtype given the working dtype (default: the working dtype). */
-  outputDtype?(working: DType): DType;
+  /**
+   * Output dtype given the working dtype (default: the working dtype). `fixQuirks` is
+   * --fix-quirks, for methods whose MergeKit output dtype is a quirk.
+   */
+  outputDtype?(working: DType, fixQuirks: boolean): DType;
   /** Output shape, or an error; default: all shapes equal, or embedding rectification. */
   outputShape?(ctx: PlanContext): readonly number[];
   /**

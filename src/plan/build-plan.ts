@@ -19,6 +19,8 @@ export interface PlanOptions {
   readonly resolveModel: ResolveModel;
   /** Largest output shard in bytes; <= 0 means one file. MergeKit's default is 5e9. */
   readonly outShardSize?: number;
+  /** --fix-quirks: passed to MethodDef.outputDtype. */
+  readonly fixQuirks?: boolean;
 }
 
 export const DEFAULT_SHARD_BYTES = 5_000_000_000;
@@ -187,7 +189,7 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
     if (!working && method.mixedDtype === "base" && baseIndex !== undefined) working = stored[baseIndex];
     if (!working) for (const d of stored) working = working ? promote(working, d) : d;
     const w = working!;
-    const outDtype = config.outDtype ?? (method.outputDtype ? method.outputDtype(w) : w);
+    const outDtype = config.outDtype ?? (method.outputDtype ? method.outputDtype(w, options.fixQuirks ?? false) : w);
     tensors.push({ name, role, t, sources, baseIndex, global, isEmbed, shape, workingDtype: w, outDtype });
   };
 
