@@ -1,6 +1,6 @@
 // arcee_fusion's elementwise steps, its quantile selection and its large-tensor subsample.
 // Each op is rounded to the working dtype (mode) as torch rounds it.
-import { roundMode } from "./inline/round";
+import { roundModex4, roundMode } from "./inline/round";
 import { OK } from "./convert";
 
 /**
@@ -21,8 +21,15 @@ export function misc_kl_terms(out: usize, p: usize, q: usize, eps: f32, n: usize
 export function misc_fusion_importance(out: usize, a: usize, b: usize, kl: usize, rows: usize, cols: usize, mode: i32): i32 {
   for (let r: usize = 0; r < rows; r++) {
     const k = load<f32>(kl + (r << 2));
+    const kv = f32x4.splat(k);
     const base = r * cols * 4;
-    for (let c: usize = 0; c < cols; c++) {
+    let c: usize = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const o = base + (c << 2);
+      const d = f32x4.abs(roundModex4(f32x4.sub(v128.load(b + o), v128.load(a + o)), mode));
+      v128.store(out + o, roundModex4(f32x4.mul(d, kv), mode));
+    }
+    for (; c < cols; c++) {
       const o = base + (c << 2);
       const d = abs<f32>(roundMode(load<f32>(b + o) - load<f32>(a + o), mode));
       store<f32>(out + o, roundMode(d * k, mode));
@@ -36,12 +43,21 @@ export function misc_fusion_importance(out: usize, a: usize, b: usize, kl: usize
  * (MergeKit's float32 output); otherwise the sum is rounded to the working dtype.
  */
 export function misc_fusion_apply(out: usize, a: usize, b: usize, imp: usize, thr: f32, n: usize, mode: i32, promote: i32): i32 {
-  for (let i: usize = 0; i < n; i++) {
+  const outMode = promote ? 0 : mode;
+  const tv = f32x4.splat(thr);
+  const one = f32x4.splat(1);
+  let i: usize = 0;
+  for (; i + 4 <= n; i += 4) {
+    const av = v128.load(a + (i << 2));
+    const d = roundModex4(f32x4.sub(v128.load(b + (i << 2)), av), mode);
+    const m = v128.and(f32x4.ge(v128.load(imp + (i << 2)), tv), one);
+    v128.store(out + (i << 2), roundModex4(f32x4.add(av, f32x4.mul(d, m)), outMode));
+  }
+  for (; i < n; i++) {
     const av = load<f32>(a + (i << 2));
     const d = roundMode(load<f32>(b + (i << 2)) - av, mode);
     const m: f32 = load<f32>(imp + (i << 2)) >= thr ? 1 : 0;
-    const s = av + d * m;
-    store<f32>(out + (i << 2), promote ? s : roundMode(s, mode));
+    store<f32>(out + (i << 2), roundMode(av + d * m, outMode));
   }
   return OK;
 }
@@ -63,7 +79,7 @@ export function misc_order_keys(keys: usize, x: usize, n: usize): i32 {
 
 /** The float32 value of an order key. */
 // @ts-ignore: decorator
-@inline export function keyValue(k: i32): f32 {
+@inline function keyValue(k: i32): f32 {
   return reinterpret<f32>(k < 0 ? k ^ 0x7fffffff : k);
 }
 

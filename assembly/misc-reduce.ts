@@ -124,7 +124,7 @@ function scalarRowSum(x: usize, stride: usize, n: usize): f32 {
 }
 
 /** cascade_sum of one contiguous row of `cols` float32 values (see the file comment). */
-export function innerSum(x: usize, cols: usize, mode: i32): f32 {
+function innerSum(x: usize, cols: usize, mode: i32): f32 {
   const pairs = mode != MODE_F32;
   const vecNumel: usize = pairs ? 16 : 8;
   if (cols < vecNumel) return scalarRowSum(x, 4, cols);

@@ -19,7 +19,7 @@ import { OK } from "./convert";
 
 /** fmaf(a, b, c) rounded once: the product is exact in f64, the sum is rounded to odd. */
 // @ts-ignore: decorator
-@inline export function fmaf(a: f32, b: f32, c: f32): f32 {
+@inline function fmaf(a: f32, b: f32, c: f32): f32 {
   const p = <f64>a * <f64>b;
   const q = <f64>c;
   let s = p + q;
@@ -45,7 +45,7 @@ const L2LF: f32 = 1.428606765330187045e-06;
 }
 
 /** SLEEF's expf (u10), as torch's AVX2 Vectorized<float>::exp computes it. */
-export function sleefExpf(d: f32): f32 {
+function sleefExpf(d: f32): f32 {
   if (d != d) return d;
   if (d < -104) return 0;
   if (d > 100) return Infinity;
