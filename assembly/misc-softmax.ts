@@ -17,19 +17,22 @@
 import { MODE_F32, roundMode } from "./inline/round";
 import { OK } from "./convert";
 
-/** fmaf(a, b, c) rounded once: the product is exact in f64, the sum is rounded to odd. */
+/** fmaf(a, b, c) rounded once: the product is exact in f64; the f64 sum is corrected when it
+ * lands exactly on a float32 rounding midpoint (the only case where rounding twice can differ). */
 // @ts-ignore: decorator
 @inline function fmaf(a: f32, b: f32, c: f32): f32 {
   const p = <f64>a * <f64>b;
   const q = <f64>c;
   let s = p + q;
-  const bv = s - p;
-  const err = (p - (s - bv)) + (q - bv);
-  if (err != 0) {
-    const bits = reinterpret<u64>(s);
-    // round to odd: an inexact f64 sum with an even last bit moves one ulp towards the exact sum,
-    // so the final rounding to f32 (29 bits shorter) cannot double-round.
-    if ((bits & 1) == 0) s = reinterpret<f64>((err > 0) == (s > 0) ? bits + 1 : bits - 1);
+  const bits = reinterpret<u64>(s);
+  // 29 low bits 1000...0: s is a midpoint between two float32 values; below 2^-126 (float32
+  // subnormals) the midpoint is elsewhere, so take the exact path there too
+  if ((bits & 0x1fffffff) == 0x10000000 || abs<f64>(s) < 1.1754943508222875e-38) {
+    const bv = s - p;
+    const err = (p - (s - bv)) + (q - bv);
+    // round to odd: an inexact f64 sum moves one ulp towards the exact sum, so the final
+    // rounding to f32 (29 bits shorter) cannot double-round
+    if (err != 0 && (bits & 1) == 0) s = reinterpret<f64>((err > 0) == (s > 0) ? bits + 1 : bits - 1);
   }
   return <f32>s;
 }
@@ -81,19 +84,31 @@ function expRow(out: usize, x: usize, cols: usize, mode: i32): f32 {
   for (let i: usize = 0; i < cols; i++) m = max<f32>(m, load<f32>(x + (i << 2)));
   const vecEnd = mode == MODE_F32 ? cols : cols - (cols & 7);
   let l0: f32 = 0, l1: f32 = 0, l2: f32 = 0, l3: f32 = 0, l4: f32 = 0, l5: f32 = 0, l6: f32 = 0, l7: f32 = 0;
-  for (let i: usize = 0; i < vecEnd; i++) {
+  let i: usize = 0;
+  for (; i + 8 <= vecEnd; i += 8) {
+    const p = x + (i << 2);
+    const o = out + (i << 2);
+    let e = sleefExpf(load<f32>(p) - m); store<f32>(o, e); l0 += e;
+    e = sleefExpf(load<f32>(p, 4) - m); store<f32>(o, e, 4); l1 += e;
+    e = sleefExpf(load<f32>(p, 8) - m); store<f32>(o, e, 8); l2 += e;
+    e = sleefExpf(load<f32>(p, 12) - m); store<f32>(o, e, 12); l3 += e;
+    e = sleefExpf(load<f32>(p, 16) - m); store<f32>(o, e, 16); l4 += e;
+    e = sleefExpf(load<f32>(p, 20) - m); store<f32>(o, e, 20); l5 += e;
+    e = sleefExpf(load<f32>(p, 24) - m); store<f32>(o, e, 24); l6 += e;
+    e = sleefExpf(load<f32>(p, 28) - m); store<f32>(o, e, 28); l7 += e;
+  }
+  // f32 only: the last k < 8 elements go into lanes 0..k-1
+  for (; i < vecEnd; i++) {
     const e = sleefExpf(load<f32>(x + (i << 2)) - m);
     store<f32>(out + (i << 2), e);
-    switch (<i32>(i & 7)) {
-      case 0: l0 += e; break;
-      case 1: l1 += e; break;
-      case 2: l2 += e; break;
-      case 3: l3 += e; break;
-      case 4: l4 += e; break;
-      case 5: l5 += e; break;
-      case 6: l6 += e; break;
-      default: l7 += e;
-    }
+    const lane = <i32>(i & 7);
+    if (lane == 0) l0 += e;
+    else if (lane == 1) l1 += e;
+    else if (lane == 2) l2 += e;
+    else if (lane == 3) l3 += e;
+    else if (lane == 4) l4 += e;
+    else if (lane == 5) l5 += e;
+    else l6 += e;
   }
   let sum: f32;
   if (mode == MODE_F32 && cols < 8) {
@@ -107,7 +122,7 @@ function expRow(out: usize, x: usize, cols: usize, mode: i32): f32 {
   } else {
     sum = treeSum(l0, l1, l2, l3, l4, l5, l6, l7);
   }
-  for (let i = vecEnd; i < cols; i++) {
+  for (i = vecEnd; i < cols; i++) {
     const e = scalarExpf(load<f32>(x + (i << 2)) - m);
     store<f32>(out + (i << 2), e);
     sum += e;
