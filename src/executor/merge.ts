@@ -260,7 +260,7 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
     if (part) {
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
         outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
-        writeModelCard: options.writeModelCard ?? true, outputName: options.outputName,
+        writeModelCard: options.writeModelCard ?? true, outputName: options.outputName, fixQuirks: options.fixQuirks ?? false,
       }));
       files.push(partManifestName(part));
     } else {

@@ -1,7 +1,9 @@
 // The misc methods end to end: MergeKit's golden outputs bit for bit, --fix-quirks, properties
 // and input errors.
-import { cpSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { cpSync, readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { AmalgamError } from "../../src/errors.ts";
 import { roundBf16 } from "../../src/kernels/scalar.ts";
@@ -10,6 +12,8 @@ import ram from "../../src/methods/misc/ram.ts";
 import nearswap from "../../src/methods/misc/nearswap.ts";
 import type { MergeContext, PlanContext } from "../../src/methods/types.ts";
 import { testKernels } from "../helpers/kernels.ts";
+import { nodeThreadPool } from "../../runtimes/node/thread-pool.ts";
+import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 import { GOLDEN, runGolden, runMerge, tempDir } from "../helpers/run-merge.ts";
 import { maxUlp, readTensors, values } from "../helpers/safetensors-read.ts";
 import type { ReadTensor } from "../helpers/safetensors-read.ts";
@@ -62,6 +66,21 @@ describe("golden vectors: model_stock, nearswap, arcee_fusion, ram, ramplus_tl",
   }
 });
 
+describe("tiles and threads", () => {
+  it("nearswap (elementwise) is bit-identical in 64-element tiles and on worker threads", async () => {
+    const ref = readTensors(join(GOLDEN, "reference", "nearswap"));
+    expectIdentical(readTensors((await runGolden("nearswap", { tileElements: 64 })).out), ref);
+    const kernels = await loadKernelModule(true);
+    expectIdentical(readTensors((await runGolden("nearswap", { kernels, threadPool: nodeThreadPool, threadCount: 3, tileElements: 192 })).out), ref);
+  });
+  it("the whole-tensor misc methods give the same bytes with the threads build of the kernels", async () => {
+    const kernels = await loadKernelModule(true);
+    for (const name of ["model_stock", "arcee_fusion", "ram", "ramplus_tl"]) {
+      expectIdentical(readTensors((await runGolden(name, { kernels })).out), readTensors(join(GOLDEN, "reference", name)));
+    }
+  });
+});
+
 describe("float32 output quirks", () => {
   it("arcee_fusion writes float32 and says so; --fix-quirks keeps bf16, the same values rounded once", async () => {
     const quirky = await runGolden("arcee_fusion");
@@ -87,6 +106,23 @@ describe("float32 output quirks", () => {
       // the lambda-scaled term, the sum and the add to the base each round to bf16 when fixed
       values(g).forEach((v, i) => expect(Math.abs(v - r[i]!), `${name}[${i}]`).toBeLessThanOrEqual((Math.abs(r[i]!) + Math.abs(b[i]!)) * 2 ** -6));
     }
+  });
+});
+
+describe("--fix-quirks across --shard parts", () => {
+  it("arcee_fusion in 2 parts with --fix-quirks assembles to the one-process bytes (bf16 output)", async () => {
+    const cli = (args: string[]) => promisify(execFile)(process.execPath, [resolve(import.meta.dirname, "..", "..", "bin", "amalgam.js"), ...args], { cwd: GOLDEN });
+    const root = tempDir();
+    const whole = join(root, "whole", "merged");
+    const parts = join(root, "parts", "merged");
+    const flags = ["--out-shard-size", "200K", "--quiet", "--fix-quirks"];
+    await cli(["merge", "configs/arcee_fusion.yml", whole, ...flags]);
+    for (const i of [1, 2]) await cli(["merge", "configs/arcee_fusion.yml", parts, ...flags, "--shard", `${i}/2`]);
+    await cli(["assemble", parts, "--quiet"]);
+    const files = readdirSync(whole).sort();
+    expect(readdirSync(parts).sort()).toEqual(files);
+    for (const f of files) expect(readFileSync(join(parts, f)).equals(readFileSync(join(whole, f))), f).toBe(true);
+    expect([...readTensors(whole).values()].every((t) => t.dtype === "BF16")).toBe(true);
   });
 });
 

@@ -11,6 +11,7 @@ export default defineMethod({
   base: "required",
   global: [{ name: "t", required: true }],
   perModel: [],
+  elementwise: true,
   outputShape(ctx) {
     requireOthers(ctx, "nearswap", 1, 1);
     return equalShapes(ctx, "nearswap");
