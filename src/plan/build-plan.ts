@@ -215,8 +215,9 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
   }
   for (const name of union(last, (m) => m.structure.post)) plan1(name, "post", 0, last, last.sources.map(() => name));
 
-  // Write order: MergeKit groups work by input tensor name and runs it in lexicographic order.
-  const key = (p: PlannedTensor) => p.sources[0]!.tensor.name;
+  // Write order: MergeKit runs (and saves) tensors in lexicographic order of their group label,
+  // which is the largest resolved input name among the sources (GatherTensors.group_label).
+  const key = (p: PlannedTensor) => p.sources.reduce((m, s) => (s.tensor.name > m ? s.tensor.name : m), "");
   tensors.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   const limit = options.outShardSize ?? DEFAULT_SHARD_BYTES;
