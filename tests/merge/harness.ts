@@ -6,7 +6,7 @@ import { expect } from "vitest";
 import { writeModel } from "../fixtures/make-model.ts";
 import type { GeneratedModel, ModelOptions } from "../fixtures/make-model.ts";
 import { runMerge, tempDir } from "../helpers/run-merge.ts";
-import type { MergeResult } from "../../src/executor/merge.ts";
+import type { MergeOptions, MergeResult } from "../../src/executor/merge.ts";
 import { readTensors } from "../helpers/safetensors-read.ts";
 import { referenceFile, referenceMerge, referenceShards } from "../helpers/torch-reference.ts";
 import type { RefMerge, RefShards } from "../helpers/torch-reference.ts";
@@ -61,9 +61,9 @@ function describeTensorDiff(out: string, ref: RefMerge): string | undefined {
  * Runs `yaml` with model paths relative to the fixture root and checks the output directory
  * against the reference: tensor bytes, safetensors files, shard names, index and config.json.
  */
-export async function expectMatchesReference(fx: Fixture, yaml: string, opts: { outShardSize?: number } = {}): Promise<Checked> {
+export async function expectMatchesReference(fx: Fixture, yaml: string, opts: { outShardSize?: number; merge?: Partial<MergeOptions> } = {}): Promise<Checked> {
   const out = join(tempDir("amalgam-out-"), "merged");
-  const result = await runMerge(yaml, fx.root, out, opts.outShardSize === undefined ? {} : { outShardSize: opts.outShardSize });
+  const result = await runMerge(yaml, fx.root, out, { ...(opts.outShardSize === undefined ? {} : { outShardSize: opts.outShardSize }), ...opts.merge });
   const ref = referenceMerge(yaml, (p) => {
     const m = fx.models.get(p);
     if (!m) throw new Error(`no fixture model ${p}`);
