@@ -9,7 +9,7 @@ import { AmalgamError } from "../errors.ts";
 import { openModelFiles } from "../io/model-files.ts";
 import type { ModelTensor } from "../io/model-files.ts";
 import { layoutFile, tensorBytes } from "../io/safetensors-writer.ts";
-import type { ResolveModel } from "../io/storage.ts";
+import type { ModelDirectory, ResolveModel } from "../io/storage.ts";
 import { getMethod } from "../methods/registry.ts";
 import { rectifiedShape } from "../methods/shapes.ts";
 import type { MethodDef, ParamSpec, ParamValues } from "../methods/types.ts";
@@ -90,17 +90,24 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<M
   for (const s of config.slices ?? []) add(s.baseModel, where({ path: `${s.path}.base_model`, pos: s.pos }));
   add(config.baseModel, "base_model");
   const out = new Map<string, LoadedModel>();
-  for (const { ref, at } of refs.values()) {
-    if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `${at}: model "${ref.text}": LoRA references (model+lora) are not supported yet`);
-    let dir;
-    try {
-      dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
-    } catch (e) {
-      if (e instanceof AmalgamError) throw new AmalgamError(e.code, `${at}: ${e.message}`, { cause: e });
-      throw e;
+  const opened: { files: { dir: ModelDirectory } }[] = [];
+  try {
+    for (const { ref, at } of refs.values()) {
+      if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `${at}: model "${ref.text}": LoRA references (model+lora) are not supported yet`);
+      let dir;
+      try {
+        dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
+      } catch (e) {
+        if (e instanceof AmalgamError) throw new AmalgamError(e.code, `${at}: ${e.message}`, { cause: e });
+        throw e;
+      }
+      opened.push({ files: { dir } });
+      const files = await openModelFiles(dir);
+      out.set(refKey(ref), { ref, files, structure: inferStructure(files) });
     }
-    const files = await openModelFiles(dir);
-    out.set(refKey(ref), { ref, files, structure: inferStructure(files) });
+  } catch (e) {
+    await closeModels(opened); // the models opened before the failure
+    throw e;
   }
   return out;
 }
@@ -157,10 +164,23 @@ function storageDType(t: ModelTensor, model: LoadedModel): DType {
   return t.dtype;
 }
 
+async function closeModels(models: Iterable<{ readonly files: { readonly dir: { close?(): Promise<void> } } }>): Promise<void> {
+  for (const m of models) await m.files.dir.close?.().catch(() => {});
+}
+
 export async function buildPlan(config: MergeConfig, options: PlanOptions): Promise<MergePlan> {
   const method: MethodDef = getMethod(config.mergeMethod, config.methodPos ? where({ path: "merge_method", pos: config.methodPos }) : `${config.file}: merge_method`);
-  const warnings: string[] = [];
   const models = await loadModels(config, options.resolveModel);
+  try {
+    return planLoaded(config, options, method, models);
+  } catch (e) {
+    await closeModels(models.values()); // a failed plan leaves no files open
+    throw e;
+  }
+}
+
+function planLoaded(config: MergeConfig, options: PlanOptions, method: MethodDef, models: Map<string, LoadedModel>): MergePlan {
+  const warnings: string[] = [];
   const slices = normalizeSlices(config, models);
   if (method.base === "required" && slices.some((s) => !s.base)) {
     throw new AmalgamError("E_CONFIG", `${config.file}: merge_method "${method.name}" needs a base_model`);

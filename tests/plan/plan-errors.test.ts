@@ -90,3 +90,31 @@ describe("plan errors", () => {
     expect(e.message).toBe('tensor "model.embed_tokens.weight": passthrough takes exactly one input, got 2 (a, c)');
   });
 });
+
+describe("a failed plan closes the model files it opened", () => {
+  function countingResolver() {
+    const closed: string[] = [];
+    const base = fsResolver(fx.root);
+    const resolve = async (ref: string) => {
+      const dir = await base(ref);
+      return Object.assign(Object.create(Object.getPrototypeOf(dir) as object) as typeof dir, dir, {
+        close: async () => { closed.push(ref); await dir.close?.(); },
+      });
+    };
+    return { resolve, closed };
+  }
+
+  it("when the config is wrong for the models (layer_range beyond the model)", async () => {
+    const { resolve, closed } = countingResolver();
+    const cfg = parseMergeConfig("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        layer_range: [0, 1]\n  - sources:\n      - model: b\n        layer_range: [0, 9]\n", "cfg.yml");
+    await expect(buildPlan(cfg, { resolveModel: resolve })).rejects.toThrow(/exceeds the 3 layers of b/);
+    expect(closed.sort()).toEqual(["a", "b"]);
+  });
+
+  it("when a later model cannot be read", async () => {
+    const { resolve, closed } = countingResolver();
+    const cfg = parseMergeConfig("merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1}\n  - model: nosafetensors\n    parameters: {weight: 1}\n", "cfg.yml");
+    await expect(buildPlan(cfg, { resolveModel: resolve })).rejects.toThrow(/no model.safetensors/);
+    expect(closed.sort()).toEqual(["a", "nosafetensors"]);
+  });
+});
