@@ -1,5 +1,5 @@
 // The files around the tensors: config.json edits, tokenizer copies, model card, no stray files.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runMerge, tempDir } from "../helpers/run-merge.ts";
@@ -47,6 +47,26 @@ models:
     const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
     expect(cfg["torch_dtype"]).toBe("float16"); // b, the first model, donates
     expect(cfg["num_hidden_layers"]).toBe(5);
+  });
+
+  it("with a base_model, the base donates config.json and the tokenizer", async () => {
+    const fx2 = makeModels({
+      x: { variant: "ft_dense", arch: { vocab: 300 } },
+      base: { variant: "base", arch: { vocab: 300 }, tied: true },
+    });
+    writeFileSync(join(fx2.root, "base", "tokenizer_config.json"), '{"marker": "base"}');
+    const { out } = await expectMatchesReference(fx2, `
+merge_method: linear
+base_model: base
+models:
+  - model: x
+    parameters: {weight: 0.5}
+  - model: base
+    parameters: {weight: 0.5}
+`);
+    const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
+    expect(cfg["tie_word_embeddings"]).toBe(true);
+    expect(readFileSync(join(out, "tokenizer_config.json"), "utf8")).toBe('{"marker": "base"}');
   });
 
   it("copies the donor's tokenizer and generation files, writes the card and mergekit_config.yml, nothing else", async () => {

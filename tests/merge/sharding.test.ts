@@ -36,6 +36,16 @@ models:
     });
   }
 
+  it("a tensor larger than the shard size gets a shard of its own", async () => {
+    const { out, shards } = await expectMatchesReference(fx, linear, { outShardSize: 10_000 });
+    const index = JSON.parse(readFileSync(join(out, "model.safetensors.index.json"), "utf8")) as { weight_map: Record<string, string> };
+    for (const big of ["model.embed_tokens.weight", "lm_head.weight", "model.layers.0.mlp.up_proj.weight"]) {
+      const file = index.weight_map[big]!;
+      expect(Object.values(index.weight_map).filter((f) => f === file), big).toHaveLength(1);
+      expect(shards.files.get(file)!.map((t) => t.name)).toEqual([big]);
+    }
+  });
+
   it("out shard size <= 0 means no limit", async () => {
     const { shards } = await expectMatchesReference(fx, linear, { outShardSize: 0 });
     expect([...shards.files.keys()]).toEqual(["model.safetensors"]);
