@@ -184,8 +184,18 @@ interface Input {
   readonly values: Float32Array;
 }
 
+/** What the reference decided for one output tensor (for checking its arithmetic elsewhere, e.g. in torch). */
+export interface RefTrace {
+  readonly name: string;
+  readonly method: string;
+  readonly inputs: readonly { readonly model: string; readonly tensor: string; readonly param: number | undefined }[];
+  readonly normalize: boolean;
+  readonly dtype: RefDType | undefined;
+  readonly outDtype: RefDType | undefined;
+}
+
 /** Runs a linear or passthrough config on the given models the way MergeKit would. */
-export function referenceMerge(text: string, models: (ref: string) => RefModel): RefMerge {
+export function referenceMerge(text: string, models: (ref: string) => RefModel, trace?: (t: RefTrace) => void): RefMerge {
   const cfg = normalize(text, models);
   if (cfg.method !== "linear" && cfg.method !== "passthrough") throw new Error(`reference: ${cfg.method} is not modelled`);
   const out: RefTensor[] = [];
@@ -233,6 +243,14 @@ export function referenceMerge(text: string, models: (ref: string) => RefModel):
       const scale = parameter(cfg, slice, "scale", inNames[0]!, t, slice.sources[0]!.model);
       const sc = scale === undefined ? undefined : roundTo(scale, D);
       for (let e = 0; e < n; e++) res[e] = sc === undefined ? xs[0]![e]! : roundTo(sc * xs[0]![e]!, D);
+    }
+    if (trace) {
+      const param = (i: number) => parameter(cfg, slice, cfg.method === "linear" ? "weight" : "scale", inNames[i]!, t, slice.sources[i]!.model);
+      trace({
+        name: outName, method: cfg.method, dtype: cfg.dtype, outDtype: cfg.outDtype,
+        inputs: inputs.map((x, i) => ({ model: x.model, tensor: x.resolved, param: param(i) })),
+        normalize: cfg.method === "linear" && (parameter(cfg, slice, "normalize", outName, t, undefined) ?? 1) !== 0,
+      });
     }
     const label = inputs.map((x) => x.resolved).reduce((a, b) => (a > b ? a : b));
     out.push({ name: outName, dtype: O, shape: inputs[0]!.shape, raw: encode(res, O), label });
