@@ -112,7 +112,12 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<M
   return out;
 }
 
-function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>): NormSlice[] {
+/**
+ * `requireBaseInSlices`: whether a slice must list its base model among its sources. MergeKit does
+ * not check; methods that read the base fail later without it, while linear and passthrough simply
+ * do not use it (a base_model there only donates config.json and the tokenizer).
+ */
+function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>, requireBaseInSlices: boolean): NormSlice[] {
   const get = (r: ModelRef) => models.get(refKey(r))!;
   const base = config.baseModel ? get(config.baseModel) : undefined;
   if (config.models) {
@@ -137,7 +142,7 @@ function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>):
       }
       return { model: lm, start, end, parameters: src.parameters, isBase: lm === sliceBase, where: where(src) };
     });
-    if (sliceBase && !sources.some((x) => x.model === sliceBase)) {
+    if (requireBaseInSlices && sliceBase && !sources.some((x) => x.model === sliceBase)) {
       throw new AmalgamError("E_CONFIG", `${where(s)}: base model ${sliceBase.ref.text} is not among the slice's sources; add it with the same layer_range`);
     }
     sameLength(sources, where(s));
@@ -181,7 +186,7 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
 
 function planLoaded(config: MergeConfig, options: PlanOptions, method: MethodDef, models: Map<string, LoadedModel>): MergePlan {
   const warnings: string[] = [];
-  const slices = normalizeSlices(config, models);
+  const slices = normalizeSlices(config, models, method.base !== "unused");
   if (method.base === "required" && slices.some((s) => !s.base)) {
     throw new AmalgamError("E_CONFIG", `${config.file}: merge_method "${method.name}" needs a base_model`);
   }

@@ -1,6 +1,8 @@
 // Slices: per-slice parameters, t restarting per slice, precedence, layer renumbering,
 // frankenmerges with repeated layers, and which slice donates embeddings and lm_head.
-import { describe, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
 import { expectMatchesReference, makeModels } from "./harness.ts";
 
 const arch = { layers: 6, hidden: 32, intermediate: 48, vocab: 64 };
@@ -169,6 +171,24 @@ slices:
         layer_range: [0, 0]
         parameters: {weight: [0.75, 0.1]}
 `);
+  });
+
+  it("a passthrough frankenmerge with a top-level base_model outside the slices: the base only donates config.json", async () => {
+    const fx2 = makeModels({ x: { variant: "ft_dense", arch }, y: { variant: "ft_rows", arch }, donor: { variant: "base", arch, tied: true } });
+    const { out } = await expectMatchesReference(fx2, `
+merge_method: passthrough
+base_model: donor
+slices:
+  - sources:
+      - model: x
+        layer_range: [0, 3]
+  - sources:
+      - model: y
+        layer_range: [2, 6]
+`);
+    const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
+    expect(cfg["tie_word_embeddings"]).toBe(true);
+    expect(cfg["num_hidden_layers"]).toBe(7);
   });
 
   it("single-layer slices use t = 1", async () => {
