@@ -85,6 +85,8 @@ export function parseYamlTree(text: string, file: string): YNode {
     }
     if (isScalar(yn)) {
       const v = yn.value;
+      // PyYAML (MergeKit) reads plain y/Y/n/N as strings; the yaml package's 1.1 schema as booleans.
+      if (typeof v === "boolean" && typeof yn.source === "string" && /^[yYnN]$/.test(yn.source)) return { kind: "scalar", value: yn.source, path, pos };
       if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return { kind: "scalar", value: v, path, pos };
       return { kind: "scalar", value: String(v), path, pos };
     }

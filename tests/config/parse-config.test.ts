@@ -233,3 +233,13 @@ models:
     expect(c.models![1]!.parameters.get("weight")!.setting).toEqual({ kind: "value", value: 1 }); // YAML 1.1 yes
   });
 });
+
+describe("YAML 1.1 as PyYAML reads it", () => {
+  it("yes/no/on/off are booleans (coerced to 1/0), but plain y and n stay strings", () => {
+    const c = parseMergeConfig("merge_method: linear\nparameters: {normalize: off, weight: on}\nmodels:\n  - model: y\n  - model: n\n    parameters: {weight: yes}\n", "cfg.yml");
+    expect(c.models!.map((m) => m.model.path)).toEqual(["y", "n"]);
+    expect(c.parameters.get("normalize")!.setting).toEqual({ kind: "value", value: 0 });
+    expect(c.parameters.get("weight")!.setting).toEqual({ kind: "value", value: 1 });
+    expect(c.models![1]!.parameters.get("weight")!.setting).toEqual({ kind: "value", value: 1 });
+  });
+});
