@@ -218,8 +218,22 @@ export function referenceMerge(text: string, models: (ref: string) => RefModel, 
     });
     const D: RefDType = cfg.dtype ?? inputs.map((x) => x.stored).reduce((a, b) => (a === b ? a : "F32"));
     const O: RefDType = cfg.outDtype ?? D;
-    const n = inputs[0]!.values.length;
-    const xs = inputs.map((x) => x.values.map((v) => roundTo(v, D)));
+    // rectify_embed_sizes: embeddings of different vocabulary sizes are cut to the common top-left block.
+    let shape = inputs[0]!.shape;
+    let xsFull = inputs.map((x) => x.values);
+    if (outName === EMBED || outName === LM_HEAD) {
+      const rows = Math.min(...inputs.map((x) => x.shape[0]!));
+      const cols = Math.min(...inputs.map((x) => x.shape[1]!));
+      shape = [rows, cols];
+      xsFull = inputs.map((x) => {
+        const c = x.shape[1]!;
+        const v = new Float32Array(rows * cols);
+        for (let r = 0; r < rows; r++) v.set(x.values.subarray(r * c, r * c + cols), r * cols);
+        return v;
+      });
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    const xs = xsFull.map((x) => x.map((v) => roundTo(v, D)));
     const res = new Float64Array(n);
     if (cfg.method === "linear") {
       const ws = slice.sources.map((s, i) => {
@@ -253,7 +267,7 @@ export function referenceMerge(text: string, models: (ref: string) => RefModel, 
       });
     }
     const label = inputs.map((x) => x.resolved).reduce((a, b) => (a > b ? a : b));
-    out.push({ name: outName, dtype: O, shape: inputs[0]!.shape, raw: encode(res, O), label });
+    out.push({ name: outName, dtype: O, shape, raw: encode(res, O), label });
   };
 
   const first = cfg.slices[0]!;

@@ -41,6 +41,28 @@ slices:
   }
 });
 
+describe("embeddings of different vocabulary sizes", () => {
+  it("linear cuts embed_tokens and lm_head to the common top-left block (MergeKit's rectify_embed_sizes)", async () => {
+    const fx = makeModels({
+      big: { variant: "ft_dense", arch: { vocab: 300 } },
+      small: { variant: "ft_rows", arch: { vocab: 256 } },
+    });
+    const { out } = await expectMatchesReference(fx, `
+merge_method: linear
+models:
+  - model: big
+    parameters: {weight: 0.4}
+  - model: small
+    parameters: {weight: 0.6}
+`);
+    const t = readTensors(out);
+    expect(t.get("model.embed_tokens.weight")!.shape).toEqual([256, 64]);
+    expect(t.get("lm_head.weight")!.shape).toEqual([256, 64]);
+    const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
+    expect(cfg["vocab_size"]).toBe(300); // the donor's, unchanged (no tokenizer was built)
+  });
+});
+
 describe("tied embeddings", () => {
   const fx = makeModels({
     tied: { variant: "ft_dense", tied: true },
