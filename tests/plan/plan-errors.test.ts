@@ -58,9 +58,13 @@ describe("plan errors", () => {
     expect(e.message).toBe("slices[0].sources[0] (line 4, column 9): layer_range [0, 5] exceeds the 2 layers of a");
   });
 
+  it("a slice whose base_model is not among its sources, for a method that uses the base", async () => {
+    const e = await planError("merge_method: task_arithmetic\nslices:\n  - sources:\n      - model: a\n        layer_range: [0, 2]\n        parameters: {weight: 1}\n    base_model: c\n");
+    expect(e.code).toBe("E_CONFIG");
+    expect(e.message).toBe("slices[0] (line 3, column 5): base model c is not among the slice's sources; add it with the same layer_range");
+  });
+
   it("a base_model missing from a slice is accepted where the method does not use the base (as MergeKit does)", async () => {
-    // Methods that use the base refuse it ("base model c is not among the slice's sources");
-    // none of those is registered on this branch, so only the accepting side is checked here.
     for (const yaml of [
       "merge_method: linear\nslices:\n  - sources:\n      - model: a\n        layer_range: [0, 2]\n        parameters: {weight: 1}\n    base_model: c\n",
       "merge_method: passthrough\nbase_model: c\nslices:\n  - sources:\n      - model: a\n        layer_range: [0, 1]\n  - sources:\n      - model: b\n        layer_range: [1, 3]\n",
