@@ -11,7 +11,7 @@ import type { RefTrace } from "../helpers/torch-reference.ts";
 import { makeModels } from "./harness.ts";
 
 const PYTHON = process.env["AMALGAM_TORCH_PYTHON"];
-const ORACLE = join(import.meta.dirname, "..", "fixtures", "torch_oracle.py");
+const ORACLE = join(import.meta.dirname, "..", "fixtures", "torch-oracle.py");
 const NAMES = { bf16: "bfloat16", fp16: "float16", fp32: "float32" } as const;
 const DT = ["bf16", "fp16", "fp32"] as const;
 const arch = { layers: 3, hidden: 21, intermediate: 37, heads: 3, kvHeads: 1, vocab: 37 };
