@@ -17,7 +17,7 @@ const SLICE_KEYS = ["sources", "base_model", "residual_weight", "parameters"] as
 
 function describe(n: YNode): string {
   if (n.kind === "map") return "a mapping";
-  if (n.kind === "seq") return "a list";
+  if (n.kind === "seq") return n.items.length ? "a list" : "an empty list";
   return n.value === null ? "nothing" : JSON.stringify(n.value);
 }
 
@@ -168,19 +168,23 @@ export function parseMergeConfig(text: string, file = "config"): MergeConfig {
 
   let models: SourceConfig[] | undefined;
   if (!isNull(modelsNode)) {
-    if (modelsNode!.kind !== "seq") throw configError(modelsNode!, `expected a list of models, got ${describe(modelsNode!)}`, "E_CONFIG_TYPE");
+    if (modelsNode!.kind !== "seq" || modelsNode!.items.length === 0) {
+      throw configError(modelsNode!, `expected a non-empty list of models, got ${describe(modelsNode!)}`, "E_CONFIG_TYPE");
+    }
     models = modelsNode!.items.map((it) => {
       const m = asMap(it, "a mapping with a \"model\" key");
       checkKeys(m, MODEL_KEYS);
       const mn = get(m, "model");
       if (isNull(mn)) throw configError(m, `missing "model"`);
-      return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path };
+      return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path, pos: m.pos };
     });
   }
 
   let slices: SliceConfig[] | undefined;
   if (!isNull(slicesNode)) {
-    if (slicesNode!.kind !== "seq") throw configError(slicesNode!, `expected a list of slices, got ${describe(slicesNode!)}`, "E_CONFIG_TYPE");
+    if (slicesNode!.kind !== "seq" || slicesNode!.items.length === 0) {
+      throw configError(slicesNode!, `expected a non-empty list of slices, got ${describe(slicesNode!)}`, "E_CONFIG_TYPE");
+    }
     slices = slicesNode!.items.map((it) => {
       const s = asMap(it, "a mapping with a \"sources\" key");
       checkKeys(s, SLICE_KEYS);
@@ -193,10 +197,12 @@ export function parseMergeConfig(text: string, file = "config"): MergeConfig {
         checkKeys(m, SOURCE_KEYS);
         const mn = get(m, "model");
         if (isNull(mn)) throw configError(m, `missing "model"`);
-        return { model: modelRef(mn!), layerRange: layerRange(get(m, "layer_range")), parameters: parameters(get(m, "parameters")), path: m.path };
+        const lr = layerRange(get(m, "layer_range"));
+        if (!lr) throw configError(m, `missing "layer_range" (every source of a slice needs [start, end])`);
+        return { model: modelRef(mn!), layerRange: lr, parameters: parameters(get(m, "parameters")), path: m.path, pos: m.pos };
       });
       const b = get(s, "base_model");
-      return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path };
+      return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path, pos: s.pos };
     });
   }
 
@@ -216,6 +222,7 @@ export function parseMergeConfig(text: string, file = "config"): MergeConfig {
 
   return {
     mergeMethod,
+    methodPos: mm!.pos,
     models,
     slices,
     baseModel: isNull(base) ? undefined : modelRef(base!),

@@ -173,8 +173,17 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: T
   return { ptr: dst, bytes };
 }
 
-/** Runs a whole merge into `options.sink`. */
+/** Runs a whole merge into `options.sink`; on any failure (planning included) the sink is aborted. */
 export async function merge(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
+  try {
+    return await mergeInto(config, options);
+  } catch (e) {
+    await options.sink.abort().catch(() => {});
+    throw e;
+  }
+}
+
+async function mergeInto(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
   const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks }));
@@ -271,9 +280,6 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       warn(`${q.description} [quirk ${id}; ${q.tensors.length} tensor(s): ${list}]${run.fixQuirks ? "" : " (--fix-quirks applies the fix)"}`);
     }
     await sink.commit();
-  } catch (e) {
-    await sink.abort().catch(() => {});
-    throw e;
   } finally {
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();

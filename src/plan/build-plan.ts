@@ -2,13 +2,14 @@
 // resolved parameters, shape and dtypes, grouped into output shards. No tensor data is read.
 import { evaluateSetting } from "../config/evaluate.ts";
 import type { MergeConfig, ModelRef, ParameterMap, SourceConfig } from "../config/types.ts";
+import { where } from "../config/yaml-tree.ts";
 import { isDType, promote } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import { openModelFiles } from "../io/model-files.ts";
 import type { ModelTensor } from "../io/model-files.ts";
 import { layoutFile, tensorBytes } from "../io/safetensors-writer.ts";
-import type { ResolveModel } from "../io/storage.ts";
+import type { ModelDirectory, ResolveModel } from "../io/storage.ts";
 import { getMethod } from "../methods/registry.ts";
 import { rectifiedShape } from "../methods/shapes.ts";
 import type { MethodDef, ParamSpec, ParamValues } from "../methods/types.ts";
@@ -31,13 +32,23 @@ interface NormSource {
   readonly end: number;
   readonly parameters: ParameterMap;
   readonly isBase: boolean;
-  readonly path: string;
+  /** Config path and position, for messages. */
+  readonly where: string;
 }
 interface NormSlice {
   readonly sources: readonly NormSource[];
   readonly base: LoadedModel | undefined;
   readonly parameters: ParameterMap;
-  readonly path: string;
+  readonly where: string;
+}
+
+function sameLength(sources: readonly NormSource[], where: string): void {
+  const len = sources[0]!.end - sources[0]!.start;
+  for (const x of sources) {
+    if (x.end - x.start !== len) {
+      throw new AmalgamError("E_CONFIG", `${where}: all sources of a slice need the same number of layers (${sources[0]!.model.ref.text} has ${len}, ${x.model.ref.text} has ${x.end - x.start})`);
+    }
+  }
 }
 
 function refKey(r: ModelRef): string {
@@ -69,62 +80,73 @@ function resolveParams(specs: readonly ParamSpec[], levels: readonly (ParameterM
 }
 
 async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<Map<string, LoadedModel>> {
-  const refs: ModelRef[] = [];
-  const seen = new Set<string>();
-  const add = (r: ModelRef | undefined) => {
-    if (r && !seen.has(refKey(r))) {
-      seen.add(refKey(r));
-      refs.push(r);
-    }
+  // Each reference with the config place that first names it (for "no such model" messages).
+  const refs = new Map<string, { ref: ModelRef; at: string }>();
+  const add = (r: ModelRef | undefined, at: string) => {
+    if (r && !refs.has(refKey(r))) refs.set(refKey(r), { ref: r, at });
   };
-  for (const m of config.models ?? []) add(m.model);
-  for (const s of config.slices ?? []) for (const src of s.sources) add(src.model);
-  for (const s of config.slices ?? []) add(s.baseModel);
-  add(config.baseModel);
+  for (const m of config.models ?? []) add(m.model, where(m));
+  for (const s of config.slices ?? []) for (const src of s.sources) add(src.model, where(src));
+  for (const s of config.slices ?? []) add(s.baseModel, where({ path: `${s.path}.base_model`, pos: s.pos }));
+  add(config.baseModel, "base_model");
   const out = new Map<string, LoadedModel>();
-  for (const ref of refs) {
-    if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `model "${ref.text}": LoRA references (model+lora) are not supported yet`);
-    const dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
-    const files = await openModelFiles(dir);
-    out.set(refKey(ref), { ref, files, structure: inferStructure(files) });
+  const opened: { files: { dir: ModelDirectory } }[] = [];
+  try {
+    for (const { ref, at } of refs.values()) {
+      if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `${at}: model "${ref.text}": LoRA references (model+lora) are not supported yet`);
+      let dir;
+      try {
+        dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
+      } catch (e) {
+        if (e instanceof AmalgamError) throw new AmalgamError(e.code, `${at}: ${e.message}`, { cause: e });
+        throw e;
+      }
+      opened.push({ files: { dir } });
+      const files = await openModelFiles(dir);
+      out.set(refKey(ref), { ref, files, structure: inferStructure(files) });
+    }
+  } catch (e) {
+    await closeModels(opened); // the models opened before the failure
+    throw e;
   }
   return out;
 }
 
-function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>): NormSlice[] {
+/**
+ * `requireBaseInSlices`: whether a slice must list its base model among its sources. MergeKit does
+ * not check; methods that read the base fail later without it, while linear and passthrough simply
+ * do not use it (a base_model there only donates config.json and the tokenizer).
+ */
+function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>, requireBaseInSlices: boolean): NormSlice[] {
   const get = (r: ModelRef) => models.get(refKey(r))!;
   const base = config.baseModel ? get(config.baseModel) : undefined;
   if (config.models) {
     const sources: NormSource[] = config.models.map((m: SourceConfig) => {
       const lm = get(m.model);
-      return { model: lm, start: 0, end: lm.structure.numLayers, parameters: m.parameters, isBase: lm === base, path: m.path };
+      return { model: lm, start: 0, end: lm.structure.numLayers, parameters: m.parameters, isBase: lm === base, where: where(m) };
     });
     if (base && !sources.some((s) => s.model === base)) {
-      sources.push({ model: base, start: 0, end: base.structure.numLayers, parameters: new Map(), isBase: true, path: "base_model" });
+      sources.push({ model: base, start: 0, end: base.structure.numLayers, parameters: new Map(), isBase: true, where: "base_model" });
     }
-    return [{ sources, base, parameters: new Map(), path: "models" }];
+    sameLength(sources, "models");
+    return [{ sources, base, parameters: new Map(), where: "models" }];
   }
   return config.slices!.map((s) => {
     const sliceBase = s.baseModel ? get(s.baseModel) : base;
     const sources = s.sources.map((src) => {
       const lm = get(src.model);
-      if (!src.layerRange) throw new AmalgamError("E_CONFIG", `${src.path}: "layer_range" is required in slices`);
+      if (!src.layerRange) throw new AmalgamError("E_CONFIG", `${where(src)}: "layer_range" is required in slices`);
       const [start, end] = src.layerRange;
       if (end > lm.structure.numLayers) {
-        throw new AmalgamError("E_CONFIG", `${src.path}.layer_range: [${start}, ${end}] exceeds the ${lm.structure.numLayers} layers of ${lm.ref.text}`);
+        throw new AmalgamError("E_CONFIG", `${where(src)}: layer_range [${start}, ${end}] exceeds the ${lm.structure.numLayers} layers of ${lm.ref.text}`);
       }
-      return { model: lm, start, end, parameters: src.parameters, isBase: lm === sliceBase, path: src.path };
+      return { model: lm, start, end, parameters: src.parameters, isBase: lm === sliceBase, where: where(src) };
     });
-    if (sliceBase && !sources.some((x) => x.model === sliceBase)) {
-      throw new AmalgamError("E_CONFIG", `${s.path}: base model ${sliceBase.ref.text} is not among the slice's sources; add it with the same layer_range`);
+    if (requireBaseInSlices && sliceBase && !sources.some((x) => x.model === sliceBase)) {
+      throw new AmalgamError("E_CONFIG", `${where(s)}: base model ${sliceBase.ref.text} is not among the slice's sources; add it with the same layer_range`);
     }
-    const len = sources[0]!.end - sources[0]!.start;
-    for (const x of sources) {
-      if (x.end - x.start !== len) {
-        throw new AmalgamError("E_CONFIG", `${s.path}: all sources of a slice need the same number of layers (${sources[0]!.model.ref.text} has ${len}, ${x.model.ref.text} has ${x.end - x.start})`);
-      }
-    }
-    return { sources, base: sliceBase, parameters: s.parameters, path: s.path };
+    sameLength(sources, where(s));
+    return { sources, base: sliceBase, parameters: s.parameters, where: where(s) };
   });
 }
 
@@ -147,11 +169,24 @@ function storageDType(t: ModelTensor, model: LoadedModel): DType {
   return t.dtype;
 }
 
+async function closeModels(models: Iterable<{ readonly files: { readonly dir: { close?(): Promise<void> } } }>): Promise<void> {
+  for (const m of models) await m.files.dir.close?.().catch(() => {});
+}
+
 export async function buildPlan(config: MergeConfig, options: PlanOptions): Promise<MergePlan> {
-  const method: MethodDef = getMethod(config.mergeMethod, `${config.file}: merge_method`);
-  const warnings: string[] = [];
+  const method: MethodDef = getMethod(config.mergeMethod, config.methodPos ? where({ path: "merge_method", pos: config.methodPos }) : `${config.file}: merge_method`);
   const models = await loadModels(config, options.resolveModel);
-  const slices = normalizeSlices(config, models);
+  try {
+    return planLoaded(config, options, method, models);
+  } catch (e) {
+    await closeModels(models.values()); // a failed plan leaves no files open
+    throw e;
+  }
+}
+
+function planLoaded(config: MergeConfig, options: PlanOptions, method: MethodDef, models: Map<string, LoadedModel>): MergePlan {
+  const warnings: string[] = [];
+  const slices = normalizeSlices(config, models, method.base !== "unused");
   if (method.base === "required" && slices.some((s) => !s.base)) {
     throw new AmalgamError("E_CONFIG", `${config.file}: merge_method "${method.name}" needs a base_model`);
   }
@@ -176,7 +211,7 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
         throw new AmalgamError("E_TENSOR_MISSING", `tensor "${inName}" is needed for output "${name}" but is not present in model ${src.model.ref.text}`);
       }
       const params = resolveParams(method.perModel, [src.parameters, slice.parameters, config.parameters], inName, t, !src.isBase,
-        () => `model ${src.model.ref.text} (${src.path}), tensor "${inName}"`);
+        () => `model ${src.model.ref.text} (${src.where}), tensor "${inName}"`);
       sources.push({ model: src.model, tensor, isBase: src.isBase, params });
     });
     const global = resolveParams(method.global, [slice.parameters, config.parameters], name, t, true, () => `tensor "${name}"`);
@@ -215,8 +250,9 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
   }
   for (const name of union(last, (m) => m.structure.post)) plan1(name, "post", 0, last, last.sources.map(() => name));
 
-  // Write order: MergeKit groups work by input tensor name and runs it in lexicographic order.
-  const key = (p: PlannedTensor) => p.sources[0]!.tensor.name;
+  // Write order: MergeKit runs (and saves) tensors in lexicographic order of their group label,
+  // which is the largest resolved input name among the sources (GatherTensors.group_label).
+  const key = (p: PlannedTensor) => p.sources.reduce((m, s) => (s.tensor.name > m ? s.tensor.name : m), "");
   tensors.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   const limit = options.outShardSize ?? DEFAULT_SHARD_BYTES;
