@@ -12,3 +12,4 @@ export * from "./family-misc";
 export function heapBase(): usize {
   return __heap_base;
 }
+export { diff_stats } from "./diff-stats";
