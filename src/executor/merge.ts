@@ -78,12 +78,12 @@ export interface MergeResult {
 
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
 /** Tiles smaller than this make per-tile overhead (a job, a read per input) show. */
-const MIN_TILE_ELEMENTS = 1 << 16;
+export const MIN_TILE_ELEMENTS = 1 << 16;
 /** Tiles larger than this stop paying off: the reads of the next tile overlap less. */
-const MAX_TILE_ELEMENTS = 1 << 24;
+export const MAX_TILE_ELEMENTS = 1 << 24;
 
 /** Whether a planned tensor can be merged tile by tile (elementwise method, no cropping). */
-function tileable(plan: MergePlan, t: PlannedTensor): boolean {
+export function tileable(plan: MergePlan, t: PlannedTensor): boolean {
   return plan.method.elementwise === true && t.sources.every((s) => s.tensor.shape.length === t.shape.length && s.tensor.shape.every((d, i) => d === t.shape[i]));
 }
 
