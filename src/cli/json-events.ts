@@ -1,6 +1,6 @@
 // `--json`: newline-delimited JSON events on stdout, one object per line, for apps that embed
 // Amalgam. Every event has `type` and `command`; the shapes are in JSON_EVENT_SCHEMA
-// (src/cli/json-schema.ts), tested against every command's real output.
+// (src/inspect/json-event-schema.ts), tested against every command's real output.
 import { AmalgamError } from "../errors.ts";
 import type { CliHost } from "./host.ts";
 

@@ -54,10 +54,13 @@ export function inspectText(r: InspectReport): string {
     ["layers", `${r.layers}${r.layerCountKey ? ` (${r.layerCountKey})` : " (from tensor names)"}${r.layerPrefix ? `, prefix ${r.layerPrefix}` : ""}`],
     ["parameters", `${fmtCount(r.parameters)} (${r.parameters}) in ${r.tensors.length} tensors, ${fmtBytes(r.bytes)}`],
     ["dtypes", r.dtypes.map((d) => `${d.dtype} ${d.tensors} tensors (${fmtCount(d.parameters)} parameters)`).join(", ")],
-    ["shards", r.shards.map((s) => `${s.file} (${s.tensors} tensors, ${fmtBytes(s.bytes)})`).join(", ")],
-    ["config", cfg || "-"],
-    ["tokenizer", tokenizerLine(r.tokenizer)],
   ];
+  const shown = r.shards.length <= 8 ? r.shards : [...r.shards.slice(0, 4), ...r.shards.slice(-2)];
+  shown.forEach((sh, i) => {
+    head.push([i === 0 ? "shards" : "", `${sh.file} (${sh.tensors} tensor${sh.tensors === 1 ? "" : "s"}, ${fmtBytes(sh.bytes)})`]);
+    if (r.shards.length > 8 && i === 3) head.push(["", `... ${r.shards.length - 6} more`]);
+  });
+  head.push(["config", cfg || "-"], ["tokenizer", tokenizerLine(r.tokenizer)]);
   let out = `${r.model}\n${textTable(head)}`;
   for (const w of r.warnings) out += `  warning: ${w}\n`;
   out += `tensors\n${textTable(foldedTensorRows(r))}`;
