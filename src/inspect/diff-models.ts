@@ -2,7 +2,7 @@
 // L2 norm of the difference relative to A's, cosine similarity — summarised per layer. Streams:
 // both tensors are read chunk by chunk into wasm memory (the next chunk's reads overlap this
 // chunk's statistics) and reduced by the diff_stats kernel with float64 sums.
-import { DTYPES, isDType } from "../dtype.ts";
+import { DTYPES, isDType, SAFETENSORS_ELEMENT_BYTES } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import { DIFF_STATS_SLOTS } from "../kernels/abi-tools.ts";
 import type { Kernels } from "../kernels/kernels.ts";
@@ -26,8 +26,9 @@ export interface DiffStats {
   readonly relL2: number | null;
   /** <A, B> / (||A|| ||B||), null when either is zero. */
   readonly cosine: number | null;
-  readonly normA: number;
-  readonly normB: number;
+  /** L2 norms of the compared elements (null for tensors that are not floating point). */
+  readonly normA: number | null;
+  readonly normB: number | null;
 }
 
 export interface TensorDiff extends DiffStats {
@@ -153,7 +154,10 @@ export async function diffModels(a: OpenedModel, b: OpenedModel, options: DiffOp
       let maxAbs: number | null = null;
       if (!ta) status = "only-b";
       else if (!tb) status = "only-a";
-      else if (!isDType(ta.dtype) || !isDType(tb.dtype)) status = "not-float";
+      else if (!isDType(ta.dtype) || !isDType(tb.dtype)) {
+        status = "not-float";
+        if (ta.dtype === tb.dtype && ta.shape.join() === tb.shape.join()) sums = await diffBytes(ta, tb, chunk * 4);
+      }
       else {
         const c = comparable(ta, tb);
         if (!c) status = "shape-mismatch";
@@ -166,7 +170,8 @@ export async function diffModels(a: OpenedModel, b: OpenedModel, options: DiffOp
           bytesDone += c.n * (DTYPES[ta.dtype].bytes + DTYPES[tb.dtype].bytes);
         }
       }
-      tensors.push({ ...base, status, rowsCompared: rows, maxAbsDiff: maxAbs, ...statsOf(sums) });
+      const stats = status === "not-float" ? { ...statsOf(sums), relL2: null, cosine: null, normA: null, normB: null } : statsOf(sums);
+      tensors.push({ ...base, status, rowsCompared: rows, maxAbsDiff: maxAbs, ...stats });
       const key = groupLabel(g);
       const e = groups.get(key) ?? { g, sums: zero(), tensors: 0 };
       add(e.sums, sums);
@@ -185,7 +190,7 @@ export async function diffModels(a: OpenedModel, b: OpenedModel, options: DiffOp
   return {
     a: a.files.dir.ref,
     b: b.files.dir.ref,
-    identical: onlyA.length === 0 && onlyB.length === 0 && mismatched.length === 0 && tensors.every((t) => t.status === "compared" && t.changed === 0),
+    identical: onlyA.length === 0 && onlyB.length === 0 && mismatched.length === 0 && tensors.every((t) => (t.status === "compared" || (t.status === "not-float" && t.elements === numel(t.shapeA!))) && t.changed === 0),
     tensors,
     layers,
     total: { group: "all", role: "all", layer: null, tensors: tensors.length, ...statsOf(total) },
@@ -193,6 +198,24 @@ export async function diffModels(a: OpenedModel, b: OpenedModel, options: DiffOp
     onlyB,
     mismatched,
   };
+}
+
+/** Elements whose stored bytes differ, for tensors that are not floating point (no norms). */
+async function diffBytes(ta: ModelTensor, tb: ModelTensor, chunkBytes: number): Promise<Sums> {
+  const w = SAFETENSORS_ELEMENT_BYTES[ta.dtype]!;
+  const step = Math.max(w, Math.floor(chunkBytes / w) * w);
+  const ba = new Uint8Array(Math.min(step, ta.byteLength));
+  const bb = new Uint8Array(ba.length);
+  const sums = zero();
+  for (let off = 0; off < ta.byteLength; off += step) {
+    const len = Math.min(step, ta.byteLength - off);
+    await Promise.all([ta.source.readInto(ta.offset + off, ba.subarray(0, len)), tb.source.readInto(tb.offset + off, bb.subarray(0, len))]);
+    for (let i = 0; i < len; i += w) {
+      for (let j = 0; j < w; j++) if (ba[i + j] !== bb[i + j]) { sums.changed++; break; }
+    }
+    sums.elements += len / w;
+  }
+  return sums;
 }
 
 /** Streams the first `n` elements of two tensors through diff_stats, double-buffered. */
