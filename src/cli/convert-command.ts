@@ -54,6 +54,7 @@ export async function convertCommand(argv: readonly string[], host: CliHost): Pr
     const dtype = parseDTypeFlag(String(args.flags["dtype"]));
     const outShardSize = parseSize(String(args.flags["out-shard-size"]), "--out-shard-size");
     const [modelRef, outDir] = args.positionals as [string, string];
+    if (modelRef.replace(/[/\\]+$/, "") === outDir.replace(/[/\\]+$/, "")) throw new AmalgamError("E_ARGS", "convert: OUT_DIR must differ from MODEL (the model is read while the output is written)");
     const dir = await host.resolveModel(modelRef);
     try {
       const files = await openModelFiles(dir);

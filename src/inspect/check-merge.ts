@@ -206,6 +206,22 @@ function checkTensors(config: MergeConfig, opened: ReadonlyMap<string, OpenedMod
     }
   }
   for (const n of union(last, (s) => s.post)) need(n, last.map(() => n), last);
+  // layer tensors a later source has but the first source of its slice lacks are not merged
+  const extra = new Map<string, string[]>();
+  for (const srcs of slices) {
+    const lead = srcs[0]!;
+    for (const s of srcs.slice(1)) {
+      for (let k = 0; k < lead.end - lead.start; k++) {
+        const have = new Set(lead.structure.layers[lead.start + k] ?? []);
+        for (const rest of s.structure.layers[s.start + k] ?? []) {
+          if (!have.has(rest)) extra.set(s.ref, [...(extra.get(s.ref) ?? []), layerTensorName(s.structure.prefix!, s.start + k, rest)]);
+        }
+      }
+    }
+  }
+  for (const [ref, names] of extra) {
+    warnings.push(`${ref} has ${names.length} layer tensor${names.length === 1 ? "" : "s"} the output will not contain (the first source of a slice decides a layer's tensors): ${list(names)}`);
+  }
   for (const [ref, names] of missing) {
     problems.push({ code: "E_TENSOR_MISSING", message: `model ${ref} lacks ${names.length} tensor${names.length === 1 ? "" : "s"} the merge needs: ${list(names)}`, fix: fixFor("E_TENSOR_MISSING", config.file) });
   }

@@ -94,6 +94,15 @@ export function shardGroups(specs: readonly TensorSpec[], limit: number): Tensor
 }
 
 export async function convertModel(o: ConvertOptions): Promise<ConvertReport> {
+  try {
+    return await convertInto(o);
+  } catch (e) {
+    await o.sink.abort().catch(() => {});
+    throw e;
+  }
+}
+
+async function convertInto(o: ConvertOptions): Promise<ConvertReport> {
   const k = o.kernels;
   const names = [...o.files.tensors.keys()].sort();
   for (const n of names) {
@@ -172,9 +181,6 @@ export async function convertModel(o: ConvertOptions): Promise<ConvertReport> {
       files.push(f);
     }
     await o.sink.commit();
-  } catch (e) {
-    await o.sink.abort().catch(() => {});
-    throw e;
   } finally {
     k.release(mark);
   }
