@@ -70,6 +70,8 @@ export interface CheckOptions {
   readonly memoryBudget?: number;
   readonly now: () => number;
   readonly sampleBytes?: number;
+  /** Measures the output location's write rate (bytes/s); without it writing is not counted. */
+  readonly measureWriteRate?: () => Promise<number>;
 }
 
 function list(names: readonly string[]): string {
@@ -341,7 +343,8 @@ export async function checkMerge(configText: string, configFile: string, options
     if (options.kernels) {
       const k = options.kernels;
       memory = estimateMemory(plan, { threads: options.threads, workers: options.workers, memoryBudget: options.memoryBudget, heapStart: k.heapStart, initialBytes: k.memory.buffer.byteLength });
-      time = await estimateTime(plan, { kernels: k, threads: options.threads, workers: options.workers, now: options.now, sampleBytes: options.sampleBytes });
+      const writeRate = options.measureWriteRate ? await options.measureWriteRate() : undefined;
+      time = await estimateTime(plan, { kernels: k, threads: options.threads, workers: options.workers, now: options.now, sampleBytes: options.sampleBytes, writeRate });
     }
     return report({ models, tokenizers: comparisons, plan: summarizePlan(plan), memory, time });
   } finally {

@@ -17,7 +17,10 @@ export function checkText(r: CheckReport): string {
   }
   if (r.time) {
     const t = r.time;
-    rows.push(["time", `about ${fmtSeconds(t.seconds)} on this machine: reading ${fmtBytes(t.readBytes)} at ${fmtBytes(t.readRate)}/s (${fmtSeconds(t.readSeconds)}), merging ${fmtSeconds(t.mergeSeconds)} on ${t.threads} thread${t.threads === 1 ? "" : "s"}${t.methodTimed ? "" : " (method not timed: a lower bound)"}; writing ${fmtBytes(t.writeBytes)} not counted`]);
+    const write = t.writeSeconds !== null && t.writeRate !== null
+      ? `writing ${fmtBytes(t.writeBytes)} at ${fmtBytes(t.writeRate)}/s (${fmtSeconds(t.writeSeconds)})`
+      : `writing ${fmtBytes(t.writeBytes)} not counted (give OUT_DIR to time it)`;
+    rows.push(["time", `about ${fmtSeconds(t.seconds)} on this machine: reading ${fmtBytes(t.readBytes)} at ${fmtBytes(t.readRate)}/s (${fmtSeconds(t.readSeconds)}), merging ${fmtSeconds(t.mergeSeconds)} on ${t.threads} thread${t.threads === 1 ? "" : "s"}${t.methodTimed ? "" : " (method not timed: a lower bound)"}, ${write}`]);
   }
   if (r.memory) {
     const m = r.memory;

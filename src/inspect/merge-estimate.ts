@@ -9,6 +9,7 @@ import { CHUNK_ELEMENTS, runTileJob } from "../executor/tile-job.ts";
 import type { TileJob } from "../executor/tile-job.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
+import type { OutputSink } from "../io/storage.ts";
 
 const PAGE = 65536;
 const ALIGN = 64;
@@ -108,10 +109,16 @@ export function estimateMemory(plan: MergePlan, o: MemoryOptions): MemoryEstimat
 }
 
 export interface TimeEstimate {
-  /** Total, and its parts. Tiled merges overlap reading with merging: the total is then the larger. */
+  /**
+   * Total, and its parts. Tiled merges overlap I/O with merging: the total is then the larger of
+   * reading plus writing (one disk) and merging; otherwise the sum.
+   */
   readonly seconds: number;
   readonly readSeconds: number;
   readonly mergeSeconds: number;
+  /** Null when no write rate was measured (no output directory given): writing is then not counted. */
+  readonly writeSeconds: number | null;
+  readonly writeRate: number | null;
   /** Input bytes the merge reads, and the read rate measured on a sample of them (bytes/s). */
   readonly readBytes: number;
   readonly readRate: number;
@@ -121,7 +128,7 @@ export interface TimeEstimate {
   /** Whether the method's own kernels were timed (false: only decode and encode were). */
   readonly methodTimed: boolean;
   readonly threads: number;
-  /** Bytes of output written (not part of the estimate: writes are buffered by the OS). */
+  /** Bytes of output written. */
   readonly writeBytes: number;
 }
 
@@ -131,28 +138,59 @@ export interface TimeOptions {
   readonly workers: boolean;
   readonly now: () => number;
   readonly sampleBytes?: number;
+  /** Measured write rate of the output location (bytes/s), when known (timeWrites). */
+  readonly writeRate?: number;
 }
 
-/** Reads up to `limit` bytes of the plan's inputs, largest tensors last; returns bytes and seconds. */
+/** Bytes per timed read or write: large enough to stream, small enough to skip a warm-up one. */
+const IO_CHUNK = 4_000_000;
+
+/**
+ * Reads up to `limit` bytes of the plan's inputs in chunks; the first chunk warms up the file
+ * handles and is not timed unless it is all there is. Returns the bytes and seconds timed.
+ */
 async function timeReads(plan: MergePlan, limit: number, now: () => number): Promise<{ bytes: number; seconds: number }> {
   const seen = new Set<string>();
-  const picks: { read: (dst: Uint8Array) => Promise<void>; bytes: number }[] = [];
+  const chunks: { read: (dst: Uint8Array) => Promise<void>; bytes: number }[] = [];
   let total = 0;
   for (const t of plan.tensors) {
     for (const s of t.sources) {
       const key = `${s.model.ref.text}\0${s.tensor.name}`;
       if (seen.has(key) || total >= limit) continue;
       seen.add(key);
-      const bytes = Math.min(s.tensor.byteLength, limit - total);
-      if (bytes <= 0) continue;
-      picks.push({ bytes, read: (dst) => s.tensor.source.readInto(s.tensor.offset, dst) });
-      total += bytes;
+      const take = Math.min(s.tensor.byteLength, limit - total);
+      for (let off = 0; off < take; off += IO_CHUNK) {
+        const bytes = Math.min(IO_CHUNK, take - off);
+        const tensor = s.tensor;
+        chunks.push({ bytes, read: (dst) => tensor.source.readInto(tensor.offset + off, dst) });
+      }
+      total += take;
     }
   }
-  const buf = new Uint8Array(Math.max(0, ...picks.map((p) => p.bytes)));
+  if (chunks.length === 0) return { bytes: 0, seconds: 1e-6 };
+  const buf = new Uint8Array(Math.min(IO_CHUNK, total));
+  const timed = chunks.length > 1 ? chunks.slice(1) : chunks;
+  if (chunks.length > 1) await chunks[0]!.read(buf.subarray(0, chunks[0]!.bytes));
   const start = now();
-  for (const p of picks) await p.read(buf.subarray(0, p.bytes));
-  return { bytes: total, seconds: Math.max((now() - start) / 1000, 1e-6) };
+  for (const c of timed) await c.read(buf.subarray(0, c.bytes));
+  return { bytes: timed.reduce((a, c) => a + c.bytes, 0), seconds: Math.max((now() - start) / 1000, 1e-6) };
+}
+
+/**
+ * Write rate of an output location: writes `bytes` to one file of `sink` (closed, which syncs it
+ * to disk in the Node host), then aborts the sink so nothing stays. Bytes per second.
+ */
+export async function timeWrites(sink: OutputSink, bytes: number, now: () => number): Promise<number> {
+  const chunk = new Uint8Array(Math.min(IO_CHUNK, bytes)).fill(0x5a);
+  try {
+    const start = now();
+    const w = await sink.create("amalgam-write-test.bin");
+    for (let done = 0; done < bytes; done += chunk.length) await w.write(chunk.subarray(0, Math.min(chunk.length, bytes - done)));
+    await w.close();
+    return bytes / Math.max((now() - start) / 1000, 1e-6);
+  } finally {
+    await sink.abort();
+  }
 }
 
 /** Times the method on a synthetic tile shaped like the plan's largest tensor; elements*(K+1)/s. */
@@ -223,6 +261,11 @@ export async function estimateTime(plan: MergePlan, o: TimeOptions): Promise<Tim
   const threads = o.workers ? Math.max(1, o.threads) : 1;
   const mergeSeconds = work / (rate * threads) + serialWork / rate;
   const readSeconds = sample.bytes >= readBytes ? sample.seconds : readBytes / readRate;
-  const seconds = serialWork === 0 ? Math.max(readSeconds, mergeSeconds) : readSeconds + mergeSeconds;
-  return { seconds, readSeconds, mergeSeconds, readBytes, readRate, sampledBytes: sample.bytes, mergeRate: rate, methodTimed, threads, writeBytes: plan.totalBytes };
+  const writeSeconds = o.writeRate ? plan.totalBytes / o.writeRate : null;
+  const io = readSeconds + (writeSeconds ?? 0);
+  const seconds = serialWork === 0 ? Math.max(io, mergeSeconds) : io + mergeSeconds;
+  return {
+    seconds, readSeconds, mergeSeconds, writeSeconds, writeRate: o.writeRate ?? null,
+    readBytes, readRate, sampledBytes: sample.bytes, mergeRate: rate, methodTimed, threads, writeBytes: plan.totalBytes,
+  };
 }

@@ -35,6 +35,15 @@ describe("inspection commands on the command line", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("check CONFIG OUT_DIR times a write there and leaves nothing behind", async () => {
+    const out = join(tempDir(), "not-yet");
+    const r = await cli(["check", "examples/linear.yml", out]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/writing 361\.6 KB at [\d.]+ [KMG]?B\/s/);
+    expect(existsSync(out)).toBe(false);
+    expect((await cli(["check", "examples/linear.yml"])).stdout).toMatch(/writing 361\.6 KB not counted \(give OUT_DIR to time it\)/);
+  });
+
   it("explain prints one table per layer with the parameters after gradients and filters", async () => {
     const r = await cli(["explain", "examples/linear-gradient.yml", "--tensor", "layers.1."]);
     expect(r.code).toBe(0);
