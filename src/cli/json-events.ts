@@ -7,7 +7,7 @@ import type { CliHost } from "./host.ts";
 /** Bumped when an event changes incompatibly. */
 export const JSON_EVENTS_VERSION = 1;
 
-export type CommandName = "merge" | "explain" | "check" | "inspect" | "diff" | "convert";
+export type CommandName = "merge" | "assemble" | "explain" | "check" | "inspect" | "diff" | "convert";
 
 export interface ProgressData {
   readonly tensorsDone: number;

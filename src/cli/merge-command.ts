@@ -3,12 +3,13 @@ import { parseMergeConfig } from "../config/parse-config.ts";
 import { merge } from "../executor/merge.ts";
 import { AmalgamError } from "../errors.ts";
 import { formatHelp, parseArgs, parseSize } from "./args.ts";
-import type { FlagSpec } from "./args.ts";
+import type { FlagSpec, ParsedArgs } from "./args.ts";
 import type { CliHost } from "./host.ts";
 import { fmtBytes, progressLine } from "./progress.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import { planSummaryText, summarizePlan } from "../inspect/plan-summary.ts";
 import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import type { JsonEvents } from "./json-events.ts";
 
 const IGNORED = "means nothing in Amalgam (accepted for MergeKit compatibility)";
 
@@ -61,7 +62,7 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
   return withJsonErrors(events, () => runMerge(args, host, events));
 }
 
-async function runMerge(args: ReturnType<typeof parseArgs>, host: CliHost, events: ReturnType<typeof jsonEvents> | undefined): Promise<number> {
+async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | undefined): Promise<number> {
   if (args.positionals.length !== 2) {
     throw new AmalgamError("E_ARGS", `merge: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam merge --help"`);
   }
@@ -95,10 +96,11 @@ async function runMerge(args: ReturnType<typeof parseArgs>, host: CliHost, event
     if (!Number.isSafeInteger(threads) || threads < 1 || threads > 256) throw new AmalgamError("E_ARGS", `--threads: expected an integer from 1 to 256, got "${String(threadsArg)}"`);
   }
   let plan: Awaited<ReturnType<typeof buildPlan>> | undefined;
-  if (args.flags["dry-run"] || events) {
+  if (args.flags["dry-run"] || events || verbose >= 1) {
     plan = await buildPlan(config, { resolveModel: host.resolveModel, outShardSize });
     const summary = summarizePlan(plan, part);
     events?.plan(summary);
+    if (!events && !args.flags["dry-run"]) host.stderr(planSummaryText({ ...summary, warnings: [] }));
     if (args.flags["dry-run"]) {
       for (const m of plan.models) await m.files.dir.close?.();
       if (events) {

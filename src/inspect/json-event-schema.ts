@@ -118,9 +118,10 @@ const defs: Record<string, JsonSchema> = {
     shards: arr(shardRow), files: arr(str), out: str, seconds: num,
   }),
   mergeResult: obj({ dryRun: bool, out: str, files: arr(str), seconds: num, threads: int, peakKernelBytes: int }),
+  assembleResult: obj({ out: str, parts: int, files: arr(str) }),
 };
 
-const COMMANDS = ["merge", "explain", "check", "inspect", "diff", "convert"] as const;
+const COMMANDS = ["merge", "assemble", "explain", "check", "inspect", "diff", "convert"] as const;
 const command: JsonSchema = { enum: COMMANDS };
 const result = (cmd: string, data: string): JsonSchema => obj({ type: { const: "result" }, command: { const: cmd }, ok: bool, data: ref(data) });
 
@@ -134,6 +135,7 @@ export const JSON_EVENT_SCHEMA: JsonSchema = {
     obj({ type: { const: "progress" }, command, tensorsDone: int, tensorsTotal: int, bytesDone: int, bytesTotal: int, tensor: str }),
     obj({ type: { const: "warning" }, command, message: str }),
     result("merge", "mergeResult"),
+    result("assemble", "assembleResult"),
     result("explain", "explainReport"),
     result("check", "checkReport"),
     result("inspect", "inspectReport"),

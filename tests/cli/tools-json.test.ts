@@ -35,6 +35,13 @@ describe("--json events follow the schema", () => {
     expect(existsSync(dry)).toBe(false);
   });
 
+  it("merge --shard parts and assemble --json", async () => {
+    const out = join(tempDir(), "parts");
+    for (const i of [1, 2]) expect(types(await events(["merge", "examples/linear.yml", out, "--shard", `${i}/2`, "--out-shard-size", "100K"]))).toEqual(["start", "plan", "progress", "result"]);
+    const a = await events(["assemble", out]);
+    expect(a[a.length - 1]).toMatchObject({ type: "result", command: "assemble", data: { parts: 2 } });
+  });
+
   it("explain, inspect: one result", async () => {
     expect(types(await events(["explain", "examples/linear-gradient.yml"]))).toEqual(["start", "result"]);
     expect(types(await events(["explain", "examples/frankenmerge.yml", "--tensor", "o_proj"]))).toEqual(["start", "result"]);
