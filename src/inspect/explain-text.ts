@@ -33,7 +33,7 @@ export function explainText(r: ExplainReport): string {
   const uniformGlobal = globals.size <= 1;
   const first = r.tensors[0];
   const head: string[][] = [
-    ["models", r.models.map((m) => (labels.get(m) === m ? m : `${labels.get(m)} = ${m}`)).join(", ") + (r.base ? `; base ${labels.get(r.base)}` : "")],
+    ["models", r.models.map((m) => (labels.get(m) === m ? m : `${labels.get(m)} = ${m}`)).join(", ") + (r.base ? `; base model ${labels.get(r.base)}` : "")],
     ["output", `${r.layers} layers, ${r.tensors.length === r.tensorsTotal ? `${r.tensorsTotal} tensors` : `${r.tensors.length} of ${r.tensorsTotal} tensors shown`}` +
       (uniformDtype && first ? `, working ${first.workingDtype}, output ${first.outDtype}` : "")],
   ];
