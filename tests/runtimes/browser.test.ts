@@ -23,6 +23,8 @@ let models: RangeServer;
 let server: Server;
 let origin: string;
 let browser: Browser;
+/** Extra documents served at given paths (the docs example). */
+const extra = new Map<string, { type: string; body: string }>();
 const shots = tempDir("amalgam-browser-");
 
 /**
@@ -44,6 +46,8 @@ function startPageServer(): Promise<Server> {
       res.end(Buffer.from(await r.arrayBuffer()));
       return;
     }
+    const doc = extra.get(path);
+    if (doc) { res.writeHead(200, { ...isolation, "content-type": doc.type }).end(doc.body); return; }
     const file = join(dist, normalize(path === "/" ? "/index.html" : path));
     if (!file.startsWith(dist) || !existsSync(file)) { res.writeHead(404, isolation).end(); return; }
     res.writeHead(200, { ...isolation, "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
@@ -168,6 +172,27 @@ describe("browser page (headless Chromium)", () => {
       return names;
     });
     expect(left).not.toContain("failed");
+    await page.close();
+  });
+
+  it("the browser library example of docs/runtimes.md runs as a module script and writes MergeKit's bytes to OPFS", async () => {
+    const m = /<!-- example:browser -->\n```\w*\n([\s\S]*?)\n```/.exec(readFileSync(join(import.meta.dirname, "..", "..", "docs", "runtimes.md"), "utf8"));
+    expect(m).not.toBeNull();
+    extra.set("/example.html", { type: "text/html", body: '<!doctype html><meta charset="utf-8"><body><script type="module" src="./example.js"></script></body>' });
+    extra.set("/example.js", { type: "text/javascript", body: `${m![1]!}\ndocument.title = "merged with " + result.threads;\n` });
+    extra.set("/my-merge.yml", { type: "text/yaml", body: golden("linear", `${origin}/models/tiny-bf16/`) });
+    const errors: string[] = [];
+    const page = await browser.newPage({ acceptDownloads: true });
+    page.on("pageerror", (e) => errors.push(e.message));
+    const download = page.waitForEvent("download");
+    await page.goto(`${origin}/example.html`);
+    await page.waitForFunction(() => document.title.startsWith("merged"), undefined, { timeout: 30_000 }).catch(() => {
+      throw new Error(`the example did not finish: ${errors.join("; ") || "no page error"}`);
+    });
+    expect(Number((await page.title()).split(" ").pop())).toBeGreaterThan(1);
+    const ref = readFileSync(join(GOLDEN, "reference", "linear", "model.safetensors"));
+    expect((await opfsFile(page, "my-merge", "model.safetensors")).equals(ref)).toBe(true);
+    expect(readFileSync((await (await download).path())!).equals(ref)).toBe(true);
     await page.close();
   });
 });

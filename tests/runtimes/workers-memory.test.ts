@@ -105,6 +105,7 @@ function report(what: string, ms: number, wasm: number, heap: HeapSample[]): num
 describe("Worker memory on a GPT-2-small-sized merge (124M parameters, bf16)", () => {
   it("streams the merge back: wasm memory ≤ 96 MiB, JS heap + array buffers ≤ 128 MiB, bytes equal Node's", async () => {
     const sampler = await heapSampler(mf);
+    const requests = server.stats.requests;
     const t0 = Date.now();
     const res = await mf.dispatchFetch("http://worker/merge", { method: "POST", body: yaml });
     expect(res.status).toBe(200);
@@ -113,6 +114,7 @@ describe("Worker memory on a GPT-2-small-sized merge (124M parameters, bf16)", (
     await sampler.stop();
     const stats = (await (await mf.dispatchFetch("http://worker/stats")).json()) as { peakWasmMemoryBytes: number };
     const isolate = report("streamed", ms, stats.peakWasmMemoryBytes, sampler.samples);
+    console.log(`HTTP requests to the model server: ${server.stats.requests - requests}`);
     expect(got.length).toBe(expected.length);
     expect(got.equals(expected)).toBe(true);
     expect(sampler.samples.length).toBeGreaterThan(10);

@@ -4,8 +4,9 @@
 // outputs and with the Node host.
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { readFileSync, readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { R2BucketLike } from "../../runtimes/workers/r2-types.ts";
@@ -15,6 +16,7 @@ import { GOLDEN, runMerge, tempDir } from "../helpers/run-merge.ts";
 import { startRangeServer } from "../helpers/range-server.ts";
 import type { RangeServer } from "../helpers/range-server.ts";
 
+const ROOT = resolve(import.meta.dirname, "..", "..");
 const TOKEN = "test-token";
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -166,5 +168,32 @@ describe("Cloudflare Worker (workerd via miniflare)", () => {
     }
     const usage = await mf.dispatchFetch("http://worker/", { headers: auth });
     expect(await usage.text()).toMatch(/POST \/merge/);
+  });
+
+  it("the Workers library example of docs/runtimes.md, bundled by esbuild, merges into R2 like MergeKit", async () => {
+    const m = /<!-- example:workers -->\n```\w*\n([\s\S]*?)\n```/.exec(readFileSync(join(ROOT, "docs", "runtimes.md"), "utf8"));
+    expect(m).not.toBeNull();
+    const dir = tempDir();
+    writeFileSync(join(dir, "worker.ts"), m![1]!);
+    // what `npm i amalgam` gives a Worker project: the package exports "./workers" and "./amalgam.wasm"
+    const pkg: Record<string, string> = { "amalgam/workers": join(ROOT, "runtimes", "workers", "mod.ts"), "amalgam/amalgam.wasm": join(ROOT, "build", "amalgam.wasm") };
+    await build({
+      entryPoints: [join(dir, "worker.ts")], outdir: join(dir, "dist"), bundle: true, format: "esm", platform: "browser",
+      loader: { ".wasm": "copy" }, assetNames: "[name]", logLevel: "error",
+      plugins: [{ name: "amalgam", setup: (b) => b.onResolve({ filter: /^amalgam\// }, (a) => ({ path: pkg[a.path]! })) }],
+    });
+    const example = new Miniflare({
+      modules: true, scriptPath: join(dir, "dist", "worker.js"), modulesRoot: join(dir, "dist"),
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }], compatibilityDate: "2025-09-01", r2Buckets: ["OUT"],
+    });
+    try {
+      const res = await example.dispatchFetch("http://worker/", { method: "POST", body: config("linear", `${server.url}/tiny-bf16`) });
+      const body = (await res.json()) as { files: string[] };
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      const bucket = (await example.getR2Bucket("OUT")) as unknown as TestBucket;
+      expect((await r2Bytes(bucket, "merges/my-merge/model.safetensors")).equals(readFileSync(join(GOLDEN, "reference", "linear", "model.safetensors")))).toBe(true);
+    } finally {
+      await example.dispose();
+    }
   });
 });
