@@ -19,19 +19,22 @@ export interface KernelStats {
   /** The largest wasm memory any merge in this isolate has had. */
   readonly peakWasmMemoryBytes: number;
   readonly merges: number;
+  /** Merges running or queued now. */
+  readonly active: number;
 }
 
 let instance: WebAssembly.Instance | undefined;
 let queue: Promise<unknown> = Promise.resolve();
 let peak = 0;
 let merges = 0;
+let active = 0;
 
 function memoryOf(i: WebAssembly.Instance | undefined): number {
   return i ? (i.exports["memory"] as WebAssembly.Memory).buffer.byteLength : 0;
 }
 
 export function kernelStats(): KernelStats {
-  return { wasmMemoryBytes: memoryOf(instance), peakWasmMemoryBytes: Math.max(peak, memoryOf(instance)), merges };
+  return { wasmMemoryBytes: memoryOf(instance), peakWasmMemoryBytes: Math.max(peak, memoryOf(instance)), merges, active };
 }
 
 /** Runs `fn` with this isolate's kernels, after any merge already running. */
@@ -49,7 +52,8 @@ export function withIsolateKernels<T>(module: WebAssembly.Module, options: Isola
       if (memoryOf(instance) > (options.keepBytes ?? options.maxWasmBytes)) instance = undefined;
     }
   };
-  const result = queue.then(run, run);
+  active++;
+  const result = queue.then(run, run).finally(() => { active--; });
   queue = result.catch(() => {});
   return result;
 }

@@ -77,7 +77,7 @@ beforeAll(async () => {
   mf = new Miniflare({
     modules: true, scriptPath: script, modulesRoot: dirname(script),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    compatibilityDate: "2025-09-01", r2Buckets: ["OUT"], inspectorPort: 0,
+    compatibilityDate: "2025-09-01", compatibilityFlags: ["enable_request_signal"], r2Buckets: ["OUT"], inspectorPort: 0,
   });
   await mf.ready;
 }, 60_000);

@@ -69,7 +69,7 @@ beforeAll(async () => {
   mf = new Miniflare({
     modules: true, scriptPath: script, modulesRoot: dirname(script),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    compatibilityDate: "2025-09-01", r2Buckets: ["OUT", "MODELS"], bindings: { AMALGAM_TOKEN: TOKEN },
+    compatibilityDate: "2025-09-01", compatibilityFlags: ["enable_request_signal"], r2Buckets: ["OUT", "MODELS"], bindings: { AMALGAM_TOKEN: TOKEN },
   });
   await mf.ready;
   out = (await mf.getR2Bucket("OUT")) as unknown as TestBucket;
