@@ -47,6 +47,11 @@ export function withIsolateKernels<T>(module: WebAssembly.Module, options: Isola
     merges++;
     try {
       return await fn(k);
+    } catch (e) {
+      if (e instanceof AmalgamError && e.code === "E_KERNEL" && /overflow/.test(e.message)) {
+        throw new AmalgamError("E_KERNEL", `${e.message}: this Worker caps wasm memory at ${options.maxWasmBytes} bytes (AMALGAM_MAX_WASM_BYTES); methods that are not elementwise hold whole tensors`, { cause: e });
+      }
+      throw e;
     } finally {
       peak = Math.max(peak, memoryOf(instance));
       if (memoryOf(instance) > (options.keepBytes ?? options.maxWasmBytes)) instance = undefined;

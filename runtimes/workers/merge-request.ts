@@ -26,6 +26,8 @@ export const DEFAULT_WORKER_BUDGET = 16_000_000;
  * workerd does not enforce it, so the Worker does.
  */
 export const DEFAULT_MAX_WASM_BYTES = 96 * 1024 * 1024;
+/** Below this the tile buffers (at most half the cap) plus their scratch could pass the cap. */
+export const MIN_MAX_WASM_BYTES = 16 * 1024 * 1024;
 
 /** What the Worker reads from its environment (vars, secrets and R2 bindings). */
 export interface WorkerEnv {
@@ -89,6 +91,7 @@ export async function handleMerge(request: Request, env: WorkerEnv, ctx: WaitUnt
   const url = new URL(request.url);
   const q = url.searchParams;
   const maxWasmBytes = intParam(env.AMALGAM_MAX_WASM_BYTES, "AMALGAM_MAX_WASM_BYTES", DEFAULT_MAX_WASM_BYTES);
+  if (maxWasmBytes < MIN_MAX_WASM_BYTES) throw new AmalgamError("E_ARGS", `AMALGAM_MAX_WASM_BYTES ${maxWasmBytes} is below the minimum of ${MIN_MAX_WASM_BYTES}`);
   const memoryBudget = intParam(q.get("memory_budget") ?? env.AMALGAM_MEMORY_BUDGET, "memory_budget", DEFAULT_WORKER_BUDGET);
   if (memoryBudget > maxWasmBytes / 2) throw new AmalgamError("E_ARGS", `memory_budget ${memoryBudget} is over half the ${maxWasmBytes}-byte wasm memory cap`);
   const out = q.get("out");
@@ -129,7 +132,9 @@ export async function handleMerge(request: Request, env: WorkerEnv, ctx: WaitUnt
   const length = shard.layout.header.length + shard.layout.sizes.reduce((a, b) => a + b, 0);
   const pipe = typeof FixedLengthStream === "function" ? new FixedLengthStream(length) : new TransformStream<Uint8Array, Uint8Array>();
   const sink = new SafetensorsStreamSink(pipe.writable);
-  const done = withIsolateKernels(module, { maxWasmBytes }, (kernels) => merge(config, { ...common, plan, sink, kernels }))
+  // only the weights are streamed: skip reading the donor's tokenizer files for nothing
+  const streamed = { ...common, copyTokenizer: false, writeModelCard: false, plan, sink };
+  const done = withIsolateKernels(module, { maxWasmBytes }, (kernels) => merge(config, { ...streamed, kernels }))
     .catch((e: unknown) => console.error(`amalgam: streamed merge failed: ${(e as Error).message}`));
   ctx.waitUntil(done);
   return new Response(pipe.readable, {

@@ -93,6 +93,7 @@ async function opfsFile(page: Page, dir: string, name: string): Promise<Buffer> 
 }
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (what .ci/run does), or set CHROMIUM_PATH`);
   dist = await bundleBrowser({ quiet: true });
   models = await startRangeServer(join(GOLDEN, "models"));
   server = await startPageServer();

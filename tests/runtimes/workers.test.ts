@@ -9,7 +9,9 @@ import { dirname, join, resolve } from "node:path";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kernelStats, withIsolateKernels } from "../../runtimes/workers/isolate-kernels.ts";
 import type { R2BucketLike } from "../../runtimes/workers/r2-types.ts";
+import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 import { defaultResolver } from "../../runtimes/node/fs-model.ts";
 import { bundleWorkers } from "../../scripts/bundle-workers.js";
 import { GOLDEN, runMerge, tempDir } from "../helpers/run-merge.ts";
@@ -195,5 +197,18 @@ describe("Cloudflare Worker (workerd via miniflare)", () => {
     } finally {
       await example.dispose();
     }
+  });
+});
+
+describe("Worker kernel instance (its logic, run in Node)", () => {
+  it("refuses to grow wasm memory past the cap with E_KERNEL naming AMALGAM_MAX_WASM_BYTES, then drops the instance", async () => {
+    const module = await loadKernelModule();
+    const cap = 2 * 1024 * 1024;
+    const err = await withIsolateKernels(module, { maxWasmBytes: cap }, async (k) => { k.alloc(cap); }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_KERNEL" });
+    expect((err as Error).message).toMatch(/AMALGAM_MAX_WASM_BYTES/);
+    expect(kernelStats().peakWasmMemoryBytes).toBeLessThanOrEqual(cap);
+    await withIsolateKernels(module, { maxWasmBytes: cap, keepBytes: 0 }, async (k) => { k.alloc(1024); });
+    expect(kernelStats()).toMatchObject({ wasmMemoryBytes: 0, active: 0 });
   });
 });
