@@ -26,6 +26,11 @@ export const DEFAULT_WORKER_BUDGET = 16_000_000;
  * workerd does not enforce it, so the Worker does.
  */
 export const DEFAULT_MAX_WASM_BYTES = 96 * 1024 * 1024;
+/**
+ * The isolate keeps its kernel instance for the next request while the wasm memory is at most this
+ * (the default budget's tiles fit); after a merge that grew it further, the memory is let go.
+ */
+export const KEEP_WASM_BYTES = 32 * 1024 * 1024;
 /** Below this the tile buffers (at most half the cap) plus their scratch could pass the cap. */
 export const MIN_MAX_WASM_BYTES = 16 * 1024 * 1024;
 
@@ -93,6 +98,7 @@ export async function handleMerge(request: Request, env: WorkerEnv, ctx: WaitUnt
   const maxWasmBytes = intParam(env.AMALGAM_MAX_WASM_BYTES, "AMALGAM_MAX_WASM_BYTES", DEFAULT_MAX_WASM_BYTES);
   if (maxWasmBytes < MIN_MAX_WASM_BYTES) throw new AmalgamError("E_ARGS", `AMALGAM_MAX_WASM_BYTES ${maxWasmBytes} is below the minimum of ${MIN_MAX_WASM_BYTES}`);
   const memoryBudget = intParam(q.get("memory_budget") ?? env.AMALGAM_MEMORY_BUDGET, "memory_budget", DEFAULT_WORKER_BUDGET);
+  const keepBytes = Math.max(KEEP_WASM_BYTES, 2 * memoryBudget);
   if (memoryBudget > maxWasmBytes / 2) throw new AmalgamError("E_ARGS", `memory_budget ${memoryBudget} is over half the ${maxWasmBytes}-byte wasm memory cap`);
   const out = q.get("out");
   const target = out === null ? undefined : parseR2Ref(out);
@@ -117,7 +123,7 @@ export async function handleMerge(request: Request, env: WorkerEnv, ctx: WaitUnt
   const start = Date.now();
   if (target && bucket) {
     const sink = new R2OutputSink(bucket, target.prefix);
-    return withIsolateKernels(module, { maxWasmBytes }, async (kernels) => {
+    return withIsolateKernels(module, { maxWasmBytes, keepBytes }, async (kernels) => {
       const r = await merge(config, { ...common, sink, kernels });
       return Response.json({
         files: r.files, keys: r.files.map((f) => sink.key(f)), tensors: r.plan.tensors.length, bytes: r.plan.totalBytes,
@@ -134,7 +140,7 @@ export async function handleMerge(request: Request, env: WorkerEnv, ctx: WaitUnt
   const sink = new SafetensorsStreamSink(pipe.writable);
   // only the weights are streamed: skip reading the donor's tokenizer files for nothing
   const streamed = { ...common, copyTokenizer: false, writeModelCard: false, plan, sink };
-  const done = withIsolateKernels(module, { maxWasmBytes }, (kernels) => merge(config, { ...streamed, kernels }))
+  const done = withIsolateKernels(module, { maxWasmBytes, keepBytes }, (kernels) => merge(config, { ...streamed, kernels }))
     .catch((e: unknown) => console.error(`amalgam: streamed merge failed: ${(e as Error).message}`));
   ctx.waitUntil(done);
   return new Response(pipe.readable, {
