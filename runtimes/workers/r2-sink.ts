@@ -1,5 +1,6 @@
 // An OutputSink over an R2 bucket: every file is a multipart upload under its final key, its parts
-// sent as they fill, so a Worker holds at most one part buffer per open file. R2 shows an object
+// sent as they fill, so a Worker holds at most two part buffers (one filling, one uploading) per open
+// file, and the merge writes one file at a time. R2 shows an object
 // only when its upload completes, and `commit()` completes them all (weights first, config.json
 // last), so nothing appears under a final key before the merge has succeeded; `abort()` aborts the
 // uploads.
@@ -14,7 +15,7 @@ export const R2_MAX_PARTS = 10_000;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
 export interface R2SinkOptions {
-  /** Bytes per uploaded part (default 8 MiB, at least 5 MiB): the sink's memory per open file. */
+  /** Bytes per uploaded part (default 8 MiB, at least 5 MiB). */
   readonly partSize?: number;
   /**
    * Parts uploading while the next one fills (default 1): the merge goes on during an upload, and
