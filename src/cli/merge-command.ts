@@ -100,6 +100,7 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     writeModelCard: args.flags["write-model-card"] !== false,
     randomSeed,
     fixQuirks: args.flags["fix-quirks"] === true,
+    allowCrimes: args.flags["allow-crimes"] === true,
     threadPool: useWorkers ? host.threadPool : undefined,
     threadCount: threads,
     part,

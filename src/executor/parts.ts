@@ -23,6 +23,8 @@ export interface PartOptions {
   readonly copyTokenizer: boolean;
   readonly writeModelCard: boolean;
   readonly outputName: string | undefined;
+  /** --allow-crimes (absent in manifests of earlier versions: false). */
+  readonly allowCrimes?: boolean;
 }
 
 /**

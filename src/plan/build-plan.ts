@@ -6,19 +6,22 @@ import { isDType, promote } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import { openModelFiles } from "../io/model-files.ts";
-import type { ModelTensor } from "../io/model-files.ts";
+import type { ModelFiles, ModelTensor } from "../io/model-files.ts";
 import { layoutFile, tensorBytes } from "../io/safetensors-writer.ts";
 import type { ResolveModel } from "../io/storage.ts";
 import { getMethod } from "../methods/registry.ts";
 import { rectifiedShape } from "../methods/shapes.ts";
 import type { MethodDef, ParamSpec, ParamValues } from "../methods/types.ts";
-import { inferStructure, isEmbedName, layerTensorName } from "./structure.ts";
+import { layerWeightName, modelStructure, resolveLayout, unusedTensorsWarning } from "./structure.ts";
+import type { WeightInfo } from "./structure.ts";
 import type { LoadedModel, MergePlan, PlannedShard, PlannedSource, PlannedTensor, TensorRole } from "./types.ts";
 
 export interface PlanOptions {
   readonly resolveModel: ResolveModel;
   /** Largest output shard in bytes; <= 0 means one file. MergeKit's default is 5e9. */
   readonly outShardSize?: number;
+  /** Merge models whose architectures differ (MergeKit's --allow-crimes). */
+  readonly allowCrimes?: boolean;
 }
 
 export const DEFAULT_SHARD_BYTES = 5_000_000_000;
@@ -66,7 +69,7 @@ function resolveParams(specs: readonly ParamSpec[], levels: readonly (ParameterM
   return out;
 }
 
-async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<Map<string, LoadedModel>> {
+async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrimes: boolean, warnings: string[], openedFiles: ModelFiles[]): Promise<Map<string, LoadedModel>> {
   const refs: ModelRef[] = [];
   const seen = new Set<string>();
   const add = (r: ModelRef | undefined) => {
@@ -79,12 +82,24 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<M
   for (const s of config.slices ?? []) for (const src of s.sources) add(src.model);
   for (const s of config.slices ?? []) add(s.baseModel);
   add(config.baseModel);
-  const out = new Map<string, LoadedModel>();
+  const opened = [];
   for (const ref of refs) {
     if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `model "${ref.text}": LoRA references (model+lora) are not supported yet`);
     const dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
     const files = await openModelFiles(dir);
-    out.set(refKey(ref), { ref, files, structure: inferStructure(files) });
+    openedFiles.push(files);
+    opened.push({ ref, files });
+  }
+  // The donor (base model, else the first model) decides the layout when --allow-crimes mixes architectures.
+  const donorIndex = config.baseModel ? refs.findIndex((r) => refKey(r) === refKey(config.baseModel!)) : 0;
+  const layout = resolveLayout(opened.map((m) => ({ ref: m.ref.text, config: m.files.config })), donorIndex, allowCrimes);
+  warnings.push(...layout.warnings);
+  const out = new Map<string, LoadedModel>();
+  for (const { ref, files } of opened) {
+    const structure = modelStructure(files, layout);
+    const unused = unusedTensorsWarning(ref.text, structure);
+    if (unused) warnings.push(unused);
+    out.set(refKey(ref), { ref, files, structure });
   }
   return out;
 }
@@ -126,14 +141,11 @@ function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>):
   });
 }
 
-function findTensor(model: LoadedModel, name: string, isEmbed: boolean): ModelTensor | undefined {
-  const t = model.files.tensors.get(name);
-  if (t) return t;
-  // Tied output embeddings: a model without lm_head uses its input embedding matrix.
-  if (isEmbed && /(^|\.)lm_head\./.test(name)) {
-    for (const pre of model.structure.pre) {
-      if (isEmbedName(pre)) return model.files.tensors.get(pre);
-    }
+/** A weight's tensor in a model under its name or an alias (`names` are already expanded). */
+function findTensor(model: LoadedModel, names: readonly string[]): ModelTensor | undefined {
+  for (const n of names) {
+    const t = model.files.tensors.get(n);
+    if (t) return t;
   }
   return undefined;
 }
@@ -146,9 +158,20 @@ function storageDType(t: ModelTensor, model: LoadedModel): DType {
 }
 
 export async function buildPlan(config: MergeConfig, options: PlanOptions): Promise<MergePlan> {
+  const opened: ModelFiles[] = [];
+  try {
+    return await planMerge(config, options, opened);
+  } catch (e) {
+    // The models opened so far are closed: the caller never sees them.
+    for (const f of opened) await f.dir.close?.().catch(() => {});
+    throw e;
+  }
+}
+
+async function planMerge(config: MergeConfig, options: PlanOptions, opened: ModelFiles[]): Promise<MergePlan> {
   const method: MethodDef = getMethod(config.mergeMethod, `${config.file}: merge_method`);
   const warnings: string[] = [];
-  const models = await loadModels(config, options.resolveModel);
+  const models = await loadModels(config, options.resolveModel, options.allowCrimes ?? false, warnings, opened);
   const slices = normalizeSlices(config, models);
   if (method.base === "required" && slices.some((s) => !s.base)) {
     throw new AmalgamError("E_CONFIG", `${config.file}: merge_method "${method.name}" needs a base_model`);
@@ -164,14 +187,29 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
   }
 
   const tensors: PlannedTensor[] = [];
-  const plan1 = (name: string, role: TensorRole, t: number, slice: NormSlice, inputNames: readonly string[]) => {
-    const isEmbed = isEmbedName(name);
+  /** Per model, optional tensors it lacks that other inputs have. */
+  const skipped = new Map<string, string[]>();
+  // `inputNames(i)`: the weight's name, aliases and tied names in source i. An optional weight is
+  // written when any source has it under its name or an alias; the others fall back to a tied name.
+  const plan1 = (name: string, role: TensorRole, t: number, slice: NormSlice, weight: WeightInfo, inputNames: (i: number) => { names: readonly string[]; tied: readonly string[] }) => {
+    const isEmbed = weight.isEmbed;
+    const found = slice.sources.map((src, i) => findTensor(src.model, inputNames(i).names));
+    if (weight.optional && found.every((f) => f === undefined)) return;
     const sources: PlannedSource[] = [];
     slice.sources.forEach((src, i) => {
-      const inName = inputNames[i]!;
-      const tensor = findTensor(src.model, inName, isEmbed);
+      const { names, tied } = inputNames(i);
+      const inName = names[0]!;
+      const tensor = found[i] ?? findTensor(src.model, tied);
+      if (!tensor && weight.optional && !src.isBase) {
+        // MergeKit merges an optional weight over the inputs that have it.
+        let list = skipped.get(src.model.ref.text);
+        if (!list) skipped.set(src.model.ref.text, (list = []));
+        list.push(inName);
+        return;
+      }
       if (!tensor) {
-        throw new AmalgamError("E_TENSOR_MISSING", `tensor "${inName}" is needed for output "${name}" but is not present in model ${src.model.ref.text}`);
+        const also = [...names.slice(1), ...tied];
+        throw new AmalgamError("E_TENSOR_MISSING", `tensor "${inName}" is needed for output "${name}" but is not present in model ${src.model.ref.text}${also.length ? ` (nor ${also.map((a) => `"${a}"`).join(", ")})` : ""}`);
       }
       const params = resolveParams(method.perModel, [src.parameters, slice.parameters, config.parameters], inName, t, !src.isBase,
         () => `model ${src.model.ref.text} (${src.path}), tensor "${inName}"`);
@@ -182,6 +220,10 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
     const baseIndex = baseIdx >= 0 ? baseIdx : undefined;
     const ctx = { tensor: name, shapes: sources.map((s) => s.tensor.shape), models: sources.map((s) => s.model.ref.text), baseIndex, isEmbed };
     const shape = method.outputShape ? method.outputShape(ctx) : rectifiedShape(ctx);
+    if (isEmbed && sources.some((s) => s.tensor.shape.length !== shape.length || s.tensor.shape.some((d, i) => d !== shape[i]))) {
+      const list = sources.map((s) => `${s.model.ref.text} ${JSON.stringify(s.tensor.shape)}`).join(", ");
+      warnings.push(`"${name}": input shapes differ (${list}); using the common submatrix ${JSON.stringify(shape)} as MergeKit does (set tokenizer_source to merge vocabularies instead)`);
+    }
     let working: DType | undefined = config.dtype;
     if (!working) {
       for (const s of sources) {
@@ -198,25 +240,40 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
 
   const first = slices[0]!;
   const last = slices[slices.length - 1]!;
-  const union = (slice: NormSlice, pick: (m: LoadedModel) => readonly string[]) => [...new Set(slice.sources.flatMap((s) => pick(s.model)))].sort();
-  for (const name of union(first, (m) => m.structure.pre)) plan1(name, "pre", 0, first, first.sources.map(() => name));
+  // Pre- and post-weights: the layout's (the same for every model of a known architecture), or the
+  // union of the inferred ones by name.
+  const union = (slice: NormSlice, pick: (m: LoadedModel) => readonly WeightInfo[]) => {
+    const byName = new Map<string, WeightInfo>();
+    for (const s of slice.sources) for (const w of pick(s.model)) if (!byName.has(w.name)) byName.set(w.name, w);
+    return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  };
+  const fixed = (w: WeightInfo) => () => ({ names: [w.name, ...w.aliases], tied: w.tiedNames });
+  for (const w of union(first, (m) => m.structure.pre)) plan1(w.name, "pre", 0, first, w, fixed(w));
 
   let outLayer = 0;
-  const outPrefix = first.sources[0]!.model.structure.prefix;
+  const outModel = first.sources[0]!.model;
   for (const slice of slices) {
     const len = slice.sources[0]!.end - slice.sources[0]!.start;
     for (let k = 0; k < len; k++) {
       const t = len === 1 ? 1 : k / (len - 1);
       const lead = slice.sources[0]!;
-      const prefix = outPrefix ?? lead.model.structure.prefix;
-      for (const rest of lead.model.structure.layers[lead.start + k] ?? []) {
-        const inputs = slice.sources.map((s) => layerTensorName(s.model.structure.prefix ?? prefix!, s.start + k, rest));
-        plan1(layerTensorName(prefix!, outLayer, rest), "layer", t, slice, inputs);
+      const outStructure = outModel.structure.prefix !== undefined || lead.model.structure.prefix === undefined ? outModel.structure : lead.model.structure;
+      for (const w of lead.model.structure.layers[lead.start + k] ?? []) {
+        const inputs = (i: number) => {
+          const s = slice.sources[i]!;
+          const at = (n: string) => layerWeightName(s.model.structure, n, s.start + k);
+          return { names: [w.name, ...w.aliases].map(at), tied: w.tiedNames.map(at) };
+        };
+        plan1(layerWeightName(outStructure, w.name, outLayer), "layer", t, slice, w, inputs);
       }
       outLayer++;
     }
   }
-  for (const name of union(last, (m) => m.structure.post)) plan1(name, "post", 0, last, last.sources.map(() => name));
+  for (const w of union(last, (m) => m.structure.post)) plan1(w.name, "post", 0, last, w, fixed(w));
+  for (const [ref, names] of skipped) {
+    const shown = names.slice(0, 4).map((n) => `"${n}"`).join(", ");
+    warnings.push(`${ref} lacks ${names.length} optional tensor(s) that other inputs have (${shown}${names.length > 4 ? ` and ${names.length - 4} more` : ""}); those are merged from the inputs that have them`);
+  }
 
   // Write order: MergeKit groups work by input tensor name and runs it in lexicographic order.
   const key = (p: PlannedTensor) => p.sources[0]!.tensor.name;

@@ -1,15 +1,28 @@
-// A model's layer structure, inferred from tensor names (`<prefix>.<layer>.<rest>`) and the
-// layer count in config.json. Non-layer tensors are split into pre-weights (embeddings, taken
-// from the first slice) and post-weights (final norm, lm_head, taken from the last slice).
+// A model's tensor layout: the weights before the layers (embeddings, taken from the first
+// slice), the weights of each layer, and the weights after them (final norm, output head, taken
+// from the last slice). Known architectures get their layout from data (src/arch/data/*.json);
+// others have it inferred from tensor names (`<prefix>.<layer>.<rest>`) and config.json.
+import { architectureName, findArchitecture } from "../arch/registry.ts";
+import { EXPERT_VAR, expandTemplate, LAYER_VAR } from "../arch/parse-architecture.ts";
+import type { ArchitectureDef, WeightInfo } from "../arch/types.ts";
 import { AmalgamError } from "../errors.ts";
 import type { ModelFiles } from "../io/model-files.ts";
 
-/** config.json keys that hold the layer count, in the order they are looked up. */
+export type { WeightInfo } from "../arch/types.ts";
+
+/** config.json keys that hold the layer count when the architecture is unknown, in lookup order. */
 export const LAYER_COUNT_KEYS = ["num_hidden_layers", "n_layer", "num_layers", "n_layers"] as const;
+
+/** Stands for the model's own layer prefix in inferred layer templates. */
+const PREFIX_VAR = "${layer_prefix}";
 
 const LAYER_RE = /^(.*?)\.(\d+)\.(.+)$/;
 const PRE_RE = /(^|\.)(embed_tokens|embed_in|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|embeddings|embed_positions)(\.|$)/;
 const EMBED_RE = /(^|\.)(embed_tokens|embed_in|embed_out|wte|word_embeddings|lm_head)(\.|$)/;
+const OUTPUT_HEAD_RE = /(^|\.)(lm_head|embed_out)\./;
+
+/** At most this many unmerged tensor names are listed in a warning. */
+const MAX_LISTED = 6;
 
 export interface LayerName {
   readonly prefix: string;
@@ -23,11 +36,7 @@ export function parseLayerName(name: string): LayerName | undefined {
   return { prefix: m[1]!, index: Number(m[2]), rest: m[3]! };
 }
 
-export function layerTensorName(prefix: string, index: number, rest: string): string {
-  return `${prefix}.${index}.${rest}`;
-}
-
-/** Embedding-like weights (vocabulary rows): embeddings and output heads. */
+/** Embedding-like weights (vocabulary rows) by name, for layouts inferred from tensor names. */
 export function isEmbedName(name: string): boolean {
   return EMBED_RE.test(name);
 }
@@ -36,20 +45,44 @@ export interface ModelStructure {
   readonly numLayers: number;
   /** config.json key holding the layer count (undefined when inferred from names). */
   readonly layerCountKey: string | undefined;
-  /** The layer prefix, e.g. `model.layers`. */
+  /** The layout's data, or undefined when inferred from tensor names. */
+  readonly architecture: ArchitectureDef | undefined;
+  /** The layer prefix of an inferred layout, e.g. `model.layers`. */
   readonly prefix: string | undefined;
-  /** Per layer index, the `rest` names present, in sorted order. */
-  readonly layers: ReadonlyArray<readonly string[]>;
-  readonly pre: readonly string[];
-  readonly post: readonly string[];
+  /** Per layer index, its weights as templates (see `layerWeightName`). */
+  readonly layers: ReadonlyArray<readonly WeightInfo[]>;
+  readonly pre: readonly WeightInfo[];
+  readonly post: readonly WeightInfo[];
+  /** Tensors of the checkpoint that the layout does not cover (they are not merged). */
+  readonly unused: readonly string[];
 }
 
+/** A layer weight's tensor name in `s` at `layer`. */
+export function layerWeightName(s: ModelStructure, template: string, layer: number): string {
+  const name = expandTemplate(template, layer);
+  return s.prefix === undefined ? name : name.replaceAll(PREFIX_VAR, s.prefix);
+}
+
+function plain(name: string, isEmbed = false, tiedNames: readonly string[] = []): WeightInfo {
+  return { name, isEmbed, optional: tiedNames.length > 0, aliases: [], tiedNames };
+}
+
+function configInt(files: ModelFiles, key: string): number | undefined {
+  const v = files.config[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: "${key}" is ${JSON.stringify(v)}, expected a non-negative integer`);
+  }
+  return v;
+}
+
+/** The layout of a model with no architecture data: layers from names, the count from config.json. */
 export function inferStructure(files: ModelFiles): ModelStructure {
   const ref = files.dir.ref;
   const byLayer = new Map<number, string[]>();
   let prefix: string | undefined;
-  const pre: string[] = [];
-  const post: string[] = [];
+  const preNames: string[] = [];
+  const postNames: string[] = [];
   const names = [...files.tensors.keys()].sort();
   for (const name of names) {
     const l = parseLayerName(name);
@@ -61,18 +94,17 @@ export function inferStructure(files: ModelFiles): ModelStructure {
     } else if (l) {
       throw new AmalgamError("E_UNSUPPORTED", `${ref}: tensors use two layer prefixes ("${prefix}" and "${l.prefix}"); multi-module models are not supported yet`);
     } else if (PRE_RE.test(name)) {
-      pre.push(name);
+      preNames.push(name);
     } else {
-      post.push(name);
+      postNames.push(name);
     }
   }
   const inferred = byLayer.size ? Math.max(...byLayer.keys()) + 1 : 0;
   let numLayers = inferred;
   let layerCountKey: string | undefined;
   for (const key of LAYER_COUNT_KEYS) {
-    const v = files.config[key];
-    if (typeof v === "number") {
-      if (!Number.isInteger(v) || v < 0) throw new AmalgamError("E_MODEL_CONFIG", `${ref}/config.json: "${key}" is ${v}, expected a non-negative integer`);
+    const v = configInt(files, key);
+    if (v !== undefined) {
       numLayers = v;
       layerCountKey = key;
       break;
@@ -81,7 +113,98 @@ export function inferStructure(files: ModelFiles): ModelStructure {
   if (numLayers < inferred) {
     throw new AmalgamError("E_MODEL_CONFIG", `${ref}: config.json says ${layerCountKey} = ${numLayers}, but tensors exist for layer ${inferred - 1}`);
   }
-  const layers: string[][] = [];
-  for (let i = 0; i < numLayers; i++) layers.push(byLayer.get(i) ?? []);
-  return { numLayers, layerCountKey, prefix, layers, pre, post };
+  const layers: WeightInfo[][] = [];
+  for (let i = 0; i < numLayers; i++) {
+    layers.push((byLayer.get(i) ?? []).map((rest) => plain(`${PREFIX_VAR}.${LAYER_VAR}.${rest}`, isEmbedName(rest))));
+  }
+  const embeds = preNames.filter(isEmbedName);
+  const pre = preNames.map((n) => plain(n, isEmbedName(n)));
+  // An output head is tied to the input embeddings: a model without one contributes those.
+  const post = postNames.map((n) => (OUTPUT_HEAD_RE.test(n) ? plain(n, true, embeds) : plain(n, isEmbedName(n))));
+  return { numLayers, layerCountKey, architecture: undefined, prefix, layers, pre, post, unused: [] };
+}
+
+/** Layer templates with `${expert_index}` expanded for the model's expert count. */
+function expandExperts(arch: ArchitectureDef, files: ModelFiles): WeightInfo[] {
+  const out: WeightInfo[] = [];
+  let experts: number | undefined;
+  for (const w of arch.layerWeights) {
+    if (!w.name.includes(EXPERT_VAR)) {
+      out.push(w);
+      continue;
+    }
+    if (experts === undefined) {
+      experts = configInt(files, arch.expertCountKey!);
+      if (experts === undefined) {
+        throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: no "${arch.expertCountKey}" (the expert count of ${arch.architectures[0]}, ${arch.source})`);
+      }
+    }
+    for (let e = 0; e < experts; e++) {
+      const x = (n: string) => n.replaceAll(EXPERT_VAR, String(e));
+      out.push({ ...w, name: x(w.name), aliases: w.aliases.map(x), tiedNames: w.tiedNames.map(x) });
+    }
+  }
+  return out;
+}
+
+/** The layout of a model under an architecture's data. */
+export function structureFromArchitecture(files: ModelFiles, arch: ArchitectureDef): ModelStructure {
+  const numLayers = configInt(files, arch.layerCountKey);
+  if (numLayers === undefined) {
+    throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: no "${arch.layerCountKey}" (the layer count of ${arch.architectures[0]}, ${arch.source})`);
+  }
+  const layerWeights = expandExperts(arch, files);
+  const layers = Array.from({ length: numLayers }, () => layerWeights);
+  const covered = new Set<string>();
+  for (const w of [...arch.preWeights, ...arch.postWeights]) for (const n of [w.name, ...w.aliases]) covered.add(n);
+  for (let i = 0; i < numLayers; i++) {
+    for (const w of layerWeights) for (const n of [w.name, ...w.aliases]) covered.add(expandTemplate(n, i));
+  }
+  const unused = [...files.tensors.keys()].filter((n) => !covered.has(n)).sort();
+  return { numLayers, layerCountKey: arch.layerCountKey, architecture: arch, prefix: undefined, layers, pre: arch.preWeights, post: arch.postWeights, unused };
+}
+
+export interface ResolvedLayout {
+  /** The architecture every model is read with, or undefined to infer each model's from its names. */
+  readonly architecture: ArchitectureDef | undefined;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * One layout for all inputs, as MergeKit chooses it: when every model's architecture is known they
+ * must agree (or `allowCrimes`, and the donor's is used); when any is unknown, layouts are inferred
+ * from tensor names.
+ */
+export function resolveLayout(models: readonly { readonly ref: string; readonly config: Readonly<Record<string, unknown>> }[], donorIndex: number, allowCrimes: boolean): ResolvedLayout {
+  const found = models.map((m) => findArchitecture(m.config));
+  const unknown = models.filter((_, i) => !found[i]);
+  if (unknown.length) {
+    const names = [...new Set(unknown.map((m) => architectureName(m.config)))].join(", ");
+    return {
+      architecture: undefined,
+      warnings: [`no architecture data for ${names} (${unknown.map((m) => m.ref).join(", ")}); layers are inferred from tensor names`],
+    };
+  }
+  const donorArch = found[donorIndex]!;
+  if (found.some((a) => a !== donorArch)) {
+    const list = models.map((m, i) => `${m.ref}: ${found[i]!.architectures[0]} (${found[i]!.modelType})`).join(", ");
+    if (!allowCrimes) {
+      throw new AmalgamError("E_ARCH_MISMATCH", `the models have different architectures (${list}); pass --allow-crimes to merge them anyway`);
+    }
+    return { architecture: donorArch, warnings: [`merging different architectures (${list}) with --allow-crimes; every model is read with the ${donorArch.architectures[0]} layout of ${models[donorIndex]!.ref}`] };
+  }
+  return { architecture: donorArch, warnings: [] };
+}
+
+/** The layout of one model under the resolved layout. */
+export function modelStructure(files: ModelFiles, layout: ResolvedLayout): ModelStructure {
+  return layout.architecture ? structureFromArchitecture(files, layout.architecture) : inferStructure(files);
+}
+
+/** A warning naming tensors a known layout does not cover, or undefined when there are none. */
+export function unusedTensorsWarning(ref: string, s: ModelStructure): string | undefined {
+  if (!s.unused.length || !s.architecture) return undefined;
+  const shown = s.unused.slice(0, MAX_LISTED).map((n) => `"${n}"`).join(", ");
+  const more = s.unused.length > MAX_LISTED ? ` and ${s.unused.length - MAX_LISTED} more` : "";
+  return `${ref}: ${s.unused.length} tensor(s) are not part of the ${s.architecture.architectures[0]} layout (${s.architecture.source}) and are not merged: ${shown}${more}`;
 }
