@@ -20,6 +20,8 @@ export function outputModelConfig(plan: MergePlan): string {
   const cfg: Record<string, unknown> = structuredClone(plan.donor.files.config) as Record<string, unknown>;
   const key = plan.donor.structure.layerCountKey;
   if (key) cfg[key] = plan.numLayers;
+  // A merged vocabulary: config.json names its (padded) size.
+  if (plan.tokenizer) cfg["vocab_size"] = plan.tokenizer.paddedSize;
   const d = plan.config.outDtype ?? plan.config.dtype;
   const dtype = d ? DTYPES[d].torch : (cfg["dtype"] ?? cfg["torch_dtype"]);
   if (dtype !== undefined) {

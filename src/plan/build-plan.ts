@@ -12,6 +12,8 @@ import type { ResolveModel } from "../io/storage.ts";
 import { getMethod } from "../methods/registry.ts";
 import { rectifiedShape } from "../methods/shapes.ts";
 import type { MethodDef, ParamSpec, ParamValues } from "../methods/types.ts";
+import { resolveChatTemplate } from "../tokenizer/chat-template.ts";
+import { planTokenizer } from "../tokenizer/tokenizer-plan.ts";
 import { layerWeightName, modelStructure, resolveLayout, unusedTensorsWarning } from "./structure.ts";
 import type { WeightInfo } from "./structure.ts";
 import type { LoadedModel, MergePlan, PlannedShard, PlannedSource, PlannedTensor, TensorRole } from "./types.ts";
@@ -186,6 +188,17 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
     warnings.push(`parameter(s) ${[...unused].map((u) => `"${u}"`).join(", ")} are not used by the ${method.name} method and are ignored (as MergeKit does)`);
   }
 
+  // Vocabulary merging: the donor's tokenizer first, then the others in config order.
+  const loaded = [...models.values()];
+  const donorModel = config.baseModel ? models.get(refKey(config.baseModel))! : loaded[0]!;
+  const vocabPlan = config.tokenizer
+    ? await planTokenizer(config, [donorModel, ...loaded.filter((m) => m !== donorModel)], options.resolveModel, warnings)
+    : undefined;
+  // "auto" counts templates in model order (config order, base last): the first of the most common wins.
+  const modelOrder = config.baseModel ? [...loaded.filter((m) => m !== donorModel), donorModel] : loaded;
+  const chatTemplate = config.chatTemplate === undefined ? undefined
+    : await resolveChatTemplate(config.chatTemplate, modelOrder.map((m) => m.files.dir), `${config.file}: chat_template`);
+
   const tensors: PlannedTensor[] = [];
   /** Per model, optional tensors it lacks that other inputs have. */
   const skipped = new Map<string, string[]>();
@@ -218,9 +231,11 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
     const global = resolveParams(method.global, [slice.parameters, config.parameters], name, t, true, () => `tensor "${name}"`);
     const baseIdx = sources.findIndex((s) => s.isBase);
     const baseIndex = baseIdx >= 0 ? baseIdx : undefined;
-    const ctx = { tensor: name, shapes: sources.map((s) => s.tensor.shape), models: sources.map((s) => s.model.ref.text), baseIndex, isEmbed };
+    // With a merged vocabulary every embedding input is permuted to [output vocabulary, hidden].
+    const vocabShape = vocabPlan && isEmbed && sources.every((s) => s.tensor.shape.length === 2) ? [vocabPlan.output.paddedSize, sources[0]!.tensor.shape[1]!] : undefined;
+    const ctx = { tensor: name, shapes: sources.map((s) => vocabShape ?? s.tensor.shape), models: sources.map((s) => s.model.ref.text), baseIndex, isEmbed };
     const shape = method.outputShape ? method.outputShape(ctx) : rectifiedShape(ctx);
-    if (isEmbed && sources.some((s) => s.tensor.shape.length !== shape.length || s.tensor.shape.some((d, i) => d !== shape[i]))) {
+    if (isEmbed && !vocabShape && sources.some((s) => s.tensor.shape.length !== shape.length || s.tensor.shape.some((d, i) => d !== shape[i]))) {
       const list = sources.map((s) => `${s.model.ref.text} ${JSON.stringify(s.tensor.shape)}`).join(", ");
       warnings.push(`"${name}": input shapes differ (${list}); using the common submatrix ${JSON.stringify(shape)} as MergeKit does (set tokenizer_source to merge vocabularies instead)`);
     }
@@ -235,7 +250,13 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
     }
     const w = working!;
     const outDtype = config.outDtype ?? (method.outputDtype ? method.outputDtype(w) : w);
-    tensors.push({ name, role, t, sources, baseIndex, global, isEmbed, shape, workingDtype: w, outDtype });
+    let inputs = sources;
+    if (vocabShape) {
+      const p = vocabPlan!.permute(name, sources, baseIndex, w);
+      if (p.warning && !warnings.includes(p.warning)) warnings.push(p.warning);
+      inputs = sources.map((s, i) => ({ ...s, tensor: p.tensors[i]! }));
+    }
+    tensors.push({ name, role, t, sources: inputs, baseIndex, global, isEmbed, shape, workingDtype: w, outDtype });
   };
 
   const first = slices[0]!;
@@ -310,5 +331,5 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
   const base = config.baseModel ? models.get(refKey(config.baseModel)) : undefined;
   const ordered = base ? [...all.filter((m) => m !== base), base] : all;
   const donor = base ?? all[0]!;
-  return { config, method, models: ordered, base, donor, numLayers: outLayer, tensors, shards, totalBytes, warnings };
+  return { config, method, models: ordered, base, donor, numLayers: outLayer, tensors, shards, totalBytes, warnings, tokenizer: vocabPlan?.output, chatTemplate };
 }

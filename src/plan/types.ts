@@ -4,6 +4,7 @@ import type { ModelFiles, ModelTensor } from "../io/model-files.ts";
 import type { FileLayout } from "../io/safetensors-writer.ts";
 import type { MethodDef, ParamValues } from "../methods/types.ts";
 import type { ModelStructure } from "./structure.ts";
+import type { OutputTokenizer } from "../tokenizer/build-vocabulary.ts";
 
 export interface LoadedModel {
   readonly ref: ModelRef;
@@ -57,4 +58,8 @@ export interface MergePlan {
   /** Bytes of tensor data in the output. */
   readonly totalBytes: number;
   readonly warnings: readonly string[];
+  /** The merged vocabulary's tokenizer (`tokenizer:` / `tokenizer_source:`), written instead of the donor's. */
+  readonly tokenizer: OutputTokenizer | undefined;
+  /** The chat template to write (`chat_template:` resolved and checked), if any. */
+  readonly chatTemplate: string | undefined;
 }
