@@ -46,24 +46,21 @@ export interface PermutationPlan {
   readonly working: DType;
 }
 
+/** Stored little-endian values (`bytes`, freshly allocated so aligned) into `out` at `at`, in the working dtype. */
 function decodeInto(bytes: Uint8Array, dtype: DType, working: DType, out: Float32Array, at: number, n: number): void {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const round = dtype !== working;
-  for (let i = 0; i < n; i++) {
-    let v: number;
-    if (dtype === "F32") v = dv.getFloat32(i * 4, true);
-    else if (dtype === "BF16") v = bf16(dv.getUint16(i * 2, true));
-    else v = f16(dv.getUint16(i * 2, true));
-    out[at + i] = round ? toDType(v, working) : v;
+  if (dtype === "F32") {
+    out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n), at);
+  } else if (dtype === "BF16") {
+    const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    const dst = new Uint32Array(out.buffer, out.byteOffset + at * 4, n);
+    for (let i = 0; i < n; i++) dst[i] = src[i]! << 16;
+  } else {
+    const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    for (let i = 0; i < n; i++) out[at + i] = f16(src[i]!);
   }
+  if (dtype !== working) for (let i = at; i < at + n; i++) out[i] = toDType(out[i]!, working);
 }
 
-const cvt = new Float32Array(1);
-const cvtBits = new Uint32Array(cvt.buffer);
-function bf16(h: number): number {
-  cvtBits[0] = h << 16;
-  return cvt[0]!;
-}
 function f16(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >>> 10) & 0x1f;
@@ -256,7 +253,9 @@ export class PermutedEmbeddings {
     const h = this.hidden;
     const first = offset / 4;
     const end = first + dest.length / 4;
-    const view = new DataView(dest.buffer, dest.byteOffset, dest.byteLength);
+    // wasm memory views are 4-byte aligned; other destinations go through a DataView
+    const aligned = dest.byteOffset % 4 === 0 ? new Float32Array(dest.buffer, dest.byteOffset, dest.byteLength / 4) : undefined;
+    const view = aligned ? undefined : new DataView(dest.buffer, dest.byteOffset, dest.byteLength);
     const stepRows = Math.max(1, Math.floor(READ_CHUNK_BYTES / (h * 4)));
     const buf = new Float32Array(stepRows * h);
     for (let r = Math.floor(first / h); r * h < end; r += stepRows) {
@@ -264,7 +263,8 @@ export class PermutedEmbeddings {
       await this.rows(i, r, n, buf);
       const lo = Math.max(first, r * h);
       const hi = Math.min(end, (r + n) * h);
-      for (let e = lo; e < hi; e++) view.setFloat32((e - first) * 4, buf[e - r * h]!, true);
+      if (aligned) aligned.set(buf.subarray(lo - r * h, hi - r * h), lo - first);
+      else for (let e = lo; e < hi; e++) view!.setFloat32((e - first) * 4, buf[e - r * h]!, true);
     }
   }
 }

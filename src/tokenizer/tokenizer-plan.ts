@@ -105,7 +105,7 @@ export async function planTokenizer(config: MergeConfig, models: readonly Tokeni
       });
       const missing = pe.missing;
       const warning = missing.length
-        ? `${missing.length} token(s) of the output vocabulary are in none of the models (${missing.slice(0, 4).map((t) => JSON.stringify(t)).join(", ")}${missing.length > 4 ? ", ..." : ""}); their embedding rows are zero`
+        ? `${missing.length} token(s) of the output vocabulary are in none of the input models (${missing.slice(0, 4).map((t) => JSON.stringify(t)).join(", ")}${missing.length > 4 ? ", ..." : ""}); their embedding rows are zero`
         : undefined;
       return { tensors: ins.map((_, i) => pe.virtualTensor(i)), warning };
     },

@@ -8,12 +8,16 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseMergeConfig } from "../../src/config/parse-config.ts";
 import { AmalgamError } from "../../src/errors.ts";
 import { roundBf16 } from "../../src/kernels/scalar.ts";
+import { loadInput } from "../../src/executor/load-input.ts";
 import { buildPlan } from "../../src/plan/build-plan.ts";
 import type { MergePlan } from "../../src/plan/types.ts";
 import { fsResolver } from "../../runtimes/node/fs-model.ts";
+import { nodeThreadPool } from "../../runtimes/node/thread-pool.ts";
+import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 import { FIXTURE_HIDDEN } from "../fixtures/arch-checkpoints.ts";
 import { tensorValues } from "../fixtures/arch-write-model.ts";
 import { runMerge, tempDir } from "../helpers/run-merge.ts";
+import { testKernels } from "../helpers/kernels.ts";
 import { wsumRef } from "../helpers/reference.ts";
 import { readTensors, values } from "../helpers/safetensors-read.ts";
 import { fixtureModel, tokenizerOf, writeFixtures } from "./vocab-fixture.ts";
@@ -83,7 +87,7 @@ describe("tokenizer: union", () => {
     expect(plan.tokenizer!.size).toBe(49);
     expect(plan.tokenizer!.paddedSize).toBe(64);
     expect(plan.warnings).toContain(`base: 1 token(s) have ids past its vocab_size 41 (no embedding rows) and are dropped from the base vocabulary: "<extra>"`);
-    expect(plan.warnings).toContain(`1 token(s) of the output vocabulary are in none of the models ("<|nobody|>"); their embedding rows are zero`);
+    expect(plan.warnings).toContain(`1 token(s) of the output vocabulary are in none of the input models ("<|nobody|>"); their embedding rows are zero`);
   });
 
   it("permutes each model's rows: own row, the one model's, the base's, the mean, zero, padding", async () => {
@@ -126,6 +130,35 @@ describe("tokenizer: union", () => {
     }
   });
 
+  it("reads the same rows through any byte range (tiles need not align with rows)", async () => {
+    const t = plan.tensors.find((x) => x.name === EMBED)!;
+    for (const s of t.sources) {
+      const whole = new Uint8Array(s.tensor.byteLength);
+      await s.tensor.source.readInto(0, whole);
+      for (const chunk of [20, 36, 1028]) {
+        const parts = new Uint8Array(s.tensor.byteLength);
+        for (let off = 0; off < parts.length; off += chunk) {
+          await s.tensor.source.readInto(off, parts.subarray(off, Math.min(parts.length, off + chunk)));
+        }
+        expect(Buffer.from(parts).equals(Buffer.from(whole)), `${s.model.ref.text} in ${chunk}-byte reads`).toBe(true);
+      }
+      // the whole-tensor path of non-elementwise methods reads the same values
+      const k = await testKernels();
+      const { buf, shape } = await loadInput(k, s.tensor, t.workingDtype, t.shape, true);
+      expect(shape).toEqual([64, H]);
+      expect(Buffer.from(k.bytes(buf.ptr, buf.length * 4)).equals(Buffer.from(whole))).toBe(true);
+    }
+  });
+
+  it("gives the same bytes whole, in small tiles, and on worker threads", async () => {
+    const outs = [join(dir, "whole"), join(dir, "tiles"), join(dir, "threads")];
+    await runMerge(UNION, dir, outs[0]!, { tileElements: 1 << 20 });
+    await runMerge(UNION, dir, outs[1]!, { tileElements: 64 });
+    await runMerge(UNION, dir, outs[2]!, { kernels: await loadKernelModule(true), threadPool: nodeThreadPool, threadCount: 2, tileElements: 128 });
+    const ref = readFileSync(join(outs[0]!, "model.safetensors"));
+    for (const o of outs.slice(1)) expect(readFileSync(join(o, "model.safetensors")).equals(ref), o).toBe(true);
+  });
+
   it("merges the permuted rows and writes a tokenizer that loads and round-trips text", async () => {
     const out = join(dir, "out");
     const r = await runMerge(UNION, dir, out);
@@ -140,7 +173,7 @@ describe("tokenizer: union", () => {
     // a shared token: 0.5 chat + 0.25 ext + 0.25 base of the models' own rows (bf16, linear's rounding)
     const rows = (["chat", "ext", "base"] as const).map((m) => storedRow(m, EMBED, 7));
     expect(Array.from(merged.subarray(7 * H, 8 * H))).toEqual(Array.from(wsumRef(rows, [0.5, 0.25, 0.25], 1)));
-    expect(r.warnings).toContain(`1 token(s) of the output vocabulary are in none of the models ("<|nobody|>"); their embedding rows are zero`);
+    expect(r.warnings).toContain(`1 token(s) of the output vocabulary are in none of the input models ("<|nobody|>"); their embedding rows are zero`);
 
     const tokJson = JSON.parse(readFileSync(join(out, "tokenizer.json"), "utf8")) as Record<string, unknown>;
     const tokCfg = JSON.parse(readFileSync(join(out, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
