@@ -8,6 +8,7 @@ import gemma3 from "./data/gemma3.json" with { type: "json" };
 import gpt2 from "./data/gpt2.json" with { type: "json" };
 import gptNeox from "./data/gpt_neox.json" with { type: "json" };
 import llama from "./data/llama.json" with { type: "json" };
+import llava from "./data/llava.json" with { type: "json" };
 import mistral from "./data/mistral.json" with { type: "json" };
 import mixtral from "./data/mixtral.json" with { type: "json" };
 import olmo2 from "./data/olmo2.json" with { type: "json" };
@@ -21,7 +22,7 @@ import { parseArchitecture } from "./parse-architecture.ts";
 import type { ArchitectureDef } from "./types.ts";
 
 const DATA: Readonly<Record<string, unknown>> = {
-  cohere, falcon, gemma, gemma2, gemma3, gpt2, gpt_neox: gptNeox, llama, mistral, mixtral, olmo2, phi3,
+  cohere, falcon, gemma, gemma2, gemma3, gpt2, gpt_neox: gptNeox, llama, llava, mistral, mixtral, olmo2, phi3,
   qwen2, qwen2_moe: qwen2Moe, qwen3, qwen3_moe: qwen3Moe, starcoder2,
 };
 

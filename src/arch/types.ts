@@ -1,7 +1,8 @@
-// An architecture's tensor layout: which weights come before the layers (embeddings), which
-// repeat per layer, which come after (final norm, output head), and where config.json keeps the
-// layer count. The layouts themselves are data (src/arch/data/*.json), written from the tensor
-// names Transformers saves.
+// An architecture's tensor layout, as one or more modules (a text decoder; a vision tower, a
+// projector and a text decoder; an encoder and a decoder). Each module has the weights before its
+// layers (embeddings), the weights of each layer, the weights after them (final norm, output
+// head), and the config.json key of its layer count. The layouts themselves are data
+// (src/arch/data/*.json), written from the tensor names Transformers saves.
 
 /** One weight of a layout. Layer weights are templates over `${layer_index}` (and `${expert_index}`). */
 export interface WeightInfo {
@@ -16,17 +17,28 @@ export interface WeightInfo {
   readonly tiedNames: readonly string[];
 }
 
-export interface ArchitectureDef {
-  /** Where the definition came from, for messages (`src/arch/data/llama.json`). */
-  readonly source: string;
-  readonly modelType: string;
-  /** config.json `architectures[0]` values this layout describes. */
-  readonly architectures: readonly string[];
-  /** config.json key holding the number of layers. */
-  readonly layerCountKey: string;
+export interface ModuleDef {
+  /** "default" for single-module architectures; the `modules:` key of a config otherwise. */
+  readonly name: string;
+  /** config.json key (dotted for nested objects: `text_config.num_hidden_layers`); undefined: no layers. */
+  readonly layerCountKey: string | undefined;
   /** config.json key holding the number of experts, for templates that use `${expert_index}`. */
   readonly expertCountKey: string | undefined;
   readonly preWeights: readonly WeightInfo[];
   readonly layerWeights: readonly WeightInfo[];
   readonly postWeights: readonly WeightInfo[];
 }
+
+export interface ArchitectureDef {
+  /** Where the definition came from, for messages (`src/arch/data/llama.json`). */
+  readonly source: string;
+  readonly modelType: string;
+  /** config.json `architectures[0]` values this layout describes. */
+  readonly architectures: readonly string[];
+  readonly modules: readonly ModuleDef[];
+  /** config.json key (dotted for nested objects) of the vocabulary size. */
+  readonly vocabSizeKey: string;
+}
+
+/** The module name of single-module architectures. */
+export const DEFAULT_MODULE = "default";

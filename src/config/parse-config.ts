@@ -3,7 +3,7 @@
 import { parseConfigDType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import { parseModelRef } from "./model-ref.ts";
-import type { ConditionalParameter, MergeConfig, ModelRef, ParameterEntry, ParameterSetting, ScalarOrGradient, SliceConfig, SourceConfig, TokenEmbeddingConfig, TokenizerConfig, TokenSource } from "./types.ts";
+import type { ConditionalParameter, MergeConfig, ModelRef, ParameterEntry, ParameterSetting, ScalarOrGradient, SliceConfig, SourceConfig, ModuleConfig, TokenEmbeddingConfig, TokenizerConfig, TokenSource } from "./types.ts";
 import { configError, parseYamlTree, where } from "./yaml-tree.ts";
 import type { YMap, YNode } from "./yaml-tree.ts";
 
@@ -145,6 +145,56 @@ function dtypeOf(n: YNode | undefined, key: string) {
   return parseConfigDType(asString(n!, `a dtype name`), where(n!) || key);
 }
 
+function modelList(node: YNode): SourceConfig[] {
+  if (node.kind !== "seq") throw configError(node, `expected a list of models, got ${describe(node)}`, "E_CONFIG_TYPE");
+  return node.items.map((it) => {
+    const m = asMap(it, "a mapping with a \"model\" key");
+    checkKeys(m, MODEL_KEYS);
+    const mn = get(m, "model");
+    if (isNull(mn)) throw configError(m, `missing "model"`);
+    return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path };
+  });
+}
+
+function sliceList(node: YNode): SliceConfig[] {
+  if (node.kind !== "seq") throw configError(node, `expected a list of slices, got ${describe(node)}`, "E_CONFIG_TYPE");
+  return node.items.map((it) => {
+    const s = asMap(it, "a mapping with a \"sources\" key");
+    checkKeys(s, SLICE_KEYS);
+    const srcNode = get(s, "sources");
+    if (isNull(srcNode) || srcNode!.kind !== "seq" || srcNode!.items.length === 0) {
+      throw configError(srcNode ?? s, `expected a non-empty list of sources`, "E_CONFIG_TYPE");
+    }
+    const sources = srcNode!.items.map((x) => {
+      const m = asMap(x, "a mapping with \"model\" and \"layer_range\"");
+      checkKeys(m, SOURCE_KEYS);
+      const mn = get(m, "model");
+      if (isNull(mn)) throw configError(m, `missing "model"`);
+      return { model: modelRef(mn!), layerRange: layerRange(get(m, "layer_range")), parameters: parameters(get(m, "parameters")), path: m.path };
+    });
+    const b = get(s, "base_model");
+    return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path };
+  });
+}
+
+/** `modules: {name: {models | slices, parameters?}}` (multi-module architectures). */
+function moduleMap(node: YNode): Map<string, ModuleConfig> {
+  const out = new Map<string, ModuleConfig>();
+  for (const [name, v] of asMap(node, "a mapping of module names to {models | slices, parameters}").entries) {
+    const m = asMap(v, "a mapping with \"models\" or \"slices\"");
+    checkKeys(m, ["models", "slices", "parameters"]);
+    const mn = get(m, "models");
+    const sn = get(m, "slices");
+    if (isNull(mn) === isNull(sn)) throw configError(m, `exactly one of "models" or "slices" must be given`, "E_CONFIG");
+    out.set(name, {
+      models: isNull(mn) ? undefined : modelList(mn!), slices: isNull(sn) ? undefined : sliceList(sn!),
+      parameters: parameters(get(m, "parameters")), path: m.path,
+    });
+  }
+  if (out.size === 0) throw configError(node, `expected at least one module`, "E_CONFIG");
+  return out;
+}
+
 /** `union`, `base`, or a model reference. */
 function tokenizerSource(n: YNode): TokenizerConfig["source"] {
   if (n.kind === "scalar" && (n.value === "union" || n.value === "base")) return { kind: n.value };
@@ -222,43 +272,9 @@ export function parseMergeConfig(text: string, file = "config"): MergeConfig {
   if (given !== 1) {
     throw new AmalgamError("E_CONFIG", `${file}: exactly one of "models", "slices" or "modules" must be given (found ${given})`);
   }
-  if (!isNull(modulesNode)) {
-    throw configError(modulesNode!, `the "modules:" syntax (multi-module models) is not supported yet`, "E_CONFIG");
-  }
-
-  let models: SourceConfig[] | undefined;
-  if (!isNull(modelsNode)) {
-    if (modelsNode!.kind !== "seq") throw configError(modelsNode!, `expected a list of models, got ${describe(modelsNode!)}`, "E_CONFIG_TYPE");
-    models = modelsNode!.items.map((it) => {
-      const m = asMap(it, "a mapping with a \"model\" key");
-      checkKeys(m, MODEL_KEYS);
-      const mn = get(m, "model");
-      if (isNull(mn)) throw configError(m, `missing "model"`);
-      return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path };
-    });
-  }
-
-  let slices: SliceConfig[] | undefined;
-  if (!isNull(slicesNode)) {
-    if (slicesNode!.kind !== "seq") throw configError(slicesNode!, `expected a list of slices, got ${describe(slicesNode!)}`, "E_CONFIG_TYPE");
-    slices = slicesNode!.items.map((it) => {
-      const s = asMap(it, "a mapping with a \"sources\" key");
-      checkKeys(s, SLICE_KEYS);
-      const srcNode = get(s, "sources");
-      if (isNull(srcNode) || srcNode!.kind !== "seq" || srcNode!.items.length === 0) {
-        throw configError(srcNode ?? s, `expected a non-empty list of sources`, "E_CONFIG_TYPE");
-      }
-      const sources = srcNode!.items.map((x) => {
-        const m = asMap(x, "a mapping with \"model\" and \"layer_range\"");
-        checkKeys(m, SOURCE_KEYS);
-        const mn = get(m, "model");
-        if (isNull(mn)) throw configError(m, `missing "model"`);
-        return { model: modelRef(mn!), layerRange: layerRange(get(m, "layer_range")), parameters: parameters(get(m, "parameters")), path: m.path };
-      });
-      const b = get(s, "base_model");
-      return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path };
-    });
-  }
+  const models = isNull(modelsNode) ? undefined : modelList(modelsNode!);
+  const slices = isNull(slicesNode) ? undefined : sliceList(slicesNode!);
+  const modules = isNull(modulesNode) ? undefined : moduleMap(modulesNode!);
 
   const base = get(top, "base_model");
   const tok = get(top, "tokenizer");
@@ -276,6 +292,7 @@ export function parseMergeConfig(text: string, file = "config"): MergeConfig {
     mergeMethod,
     models,
     slices,
+    modules,
     baseModel: isNull(base) ? undefined : modelRef(base!),
     dtype: dtypeOf(get(top, "dtype"), "dtype"),
     outDtype: dtypeOf(get(top, "out_dtype"), "out_dtype"),

@@ -50,9 +50,11 @@ export interface SliceConfig {
 
 export interface MergeConfig {
   readonly mergeMethod: string;
-  /** Exactly one of models / slices is set. */
+  /** Exactly one of models / slices / modules is set. */
   readonly models: readonly SourceConfig[] | undefined;
   readonly slices: readonly SliceConfig[] | undefined;
+  /** `modules:` of multi-module architectures, by module name. */
+  readonly modules: ReadonlyMap<string, ModuleConfig> | undefined;
   readonly baseModel: ModelRef | undefined;
   readonly dtype: DType | undefined;
   readonly outDtype: DType | undefined;
@@ -89,5 +91,14 @@ export interface TokenizerConfig {
   readonly tokens: ReadonlyMap<string, TokenEmbeddingConfig>;
   readonly padToMultipleOf: number | undefined;
   /** Config path, for messages (`tokenizer` or `tokenizer_source`). */
+  readonly path: string;
+}
+
+/** One module of a `modules:` config: its own models or slices, and parameters between slice and top level. */
+export interface ModuleConfig {
+  /** Exactly one of models / slices is set. */
+  readonly models: readonly SourceConfig[] | undefined;
+  readonly slices: readonly SliceConfig[] | undefined;
+  readonly parameters: ParameterMap;
   readonly path: string;
 }

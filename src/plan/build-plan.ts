@@ -1,7 +1,7 @@
 // From a config and the models' headers to the list of output tensors, each with its sources,
 // resolved parameters, shape and dtypes, grouped into output shards. No tensor data is read.
 import { evaluateSetting } from "../config/evaluate.ts";
-import type { MergeConfig, ModelRef, ParameterMap, SourceConfig } from "../config/types.ts";
+import type { MergeConfig, ModelRef, ParameterMap, SliceConfig, SourceConfig } from "../config/types.ts";
 import { isDType, promote } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
@@ -14,9 +14,10 @@ import { rectifiedShape } from "../methods/shapes.ts";
 import type { MethodDef, ParamSpec, ParamValues } from "../methods/types.ts";
 import { resolveChatTemplate } from "../tokenizer/chat-template.ts";
 import { planTokenizer } from "../tokenizer/tokenizer-plan.ts";
-import { layerWeightName, modelStructure, resolveLayout, unusedTensorsWarning } from "./structure.ts";
-import type { WeightInfo } from "./structure.ts";
-import type { LoadedModel, MergePlan, PlannedShard, PlannedSource, PlannedTensor, TensorRole } from "./types.ts";
+import { DEFAULT_MODULE } from "../arch/types.ts";
+import { layerWeightName, moduleOf, modelStructure, resolveLayout, unusedTensorsWarning } from "./structure.ts";
+import type { ModuleStructure, WeightInfo } from "./structure.ts";
+import type { LayerCount, LoadedModel, MergePlan, PlannedShard, PlannedSource, PlannedTensor, TensorRole } from "./types.ts";
 
 export interface PlanOptions {
   readonly resolveModel: ResolveModel;
@@ -30,6 +31,8 @@ export const DEFAULT_SHARD_BYTES = 5_000_000_000;
 
 interface NormSource {
   readonly model: LoadedModel;
+  /** The model's module this source reads. */
+  readonly mod: ModuleStructure;
   readonly start: number;
   readonly end: number;
   readonly parameters: ParameterMap;
@@ -39,6 +42,16 @@ interface NormSource {
 interface NormSlice {
   readonly sources: readonly NormSource[];
   readonly base: LoadedModel | undefined;
+  readonly parameters: ParameterMap;
+  /** `modules.<m>.parameters` (empty without `modules:`). */
+  readonly moduleParameters: ParameterMap;
+  readonly path: string;
+}
+
+/** What one module's slices come from: the top level, or a `modules:` entry. */
+interface SliceSpec {
+  readonly models: readonly SourceConfig[] | undefined;
+  readonly slices: readonly SliceConfig[] | undefined;
   readonly parameters: ParameterMap;
   readonly path: string;
 }
@@ -80,9 +93,10 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrime
       refs.push(r);
     }
   };
-  for (const m of config.models ?? []) add(m.model);
-  for (const s of config.slices ?? []) for (const src of s.sources) add(src.model);
-  for (const s of config.slices ?? []) add(s.baseModel);
+  const specs = [config, ...(config.modules?.values() ?? [])];
+  for (const spec of specs) for (const m of spec.models ?? []) add(m.model);
+  for (const spec of specs) for (const s of spec.slices ?? []) for (const src of s.sources) add(src.model);
+  for (const spec of specs) for (const s of spec.slices ?? []) add(s.baseModel);
   add(config.baseModel);
   const opened = [];
   for (const ref of refs) {
@@ -106,29 +120,32 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrime
   return out;
 }
 
-function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>): NormSlice[] {
+function normalizeSlices(config: MergeConfig, spec: SliceSpec, module: string, models: Map<string, LoadedModel>): NormSlice[] {
   const get = (r: ModelRef) => models.get(refKey(r))!;
+  const modOf = (lm: LoadedModel) => moduleOf(lm.ref.text, lm.structure, module);
   const base = config.baseModel ? get(config.baseModel) : undefined;
-  if (config.models) {
-    const sources: NormSource[] = config.models.map((m: SourceConfig) => {
+  const moduleParameters = spec.parameters;
+  if (spec.models) {
+    const sources: NormSource[] = spec.models.map((m: SourceConfig) => {
       const lm = get(m.model);
-      return { model: lm, start: 0, end: lm.structure.numLayers, parameters: m.parameters, isBase: lm === base, path: m.path };
+      return { model: lm, mod: modOf(lm), start: 0, end: modOf(lm).numLayers, parameters: m.parameters, isBase: lm === base, path: m.path };
     });
     if (base && !sources.some((s) => s.model === base)) {
-      sources.push({ model: base, start: 0, end: base.structure.numLayers, parameters: new Map(), isBase: true, path: "base_model" });
+      sources.push({ model: base, mod: modOf(base), start: 0, end: modOf(base).numLayers, parameters: new Map(), isBase: true, path: "base_model" });
     }
-    return [{ sources, base, parameters: new Map(), path: "models" }];
+    return [{ sources, base, parameters: new Map(), moduleParameters, path: spec.path }];
   }
-  return config.slices!.map((s) => {
+  return spec.slices!.map((s) => {
     const sliceBase = s.baseModel ? get(s.baseModel) : base;
     const sources = s.sources.map((src) => {
       const lm = get(src.model);
+      const mod = modOf(lm);
       if (!src.layerRange) throw new AmalgamError("E_CONFIG", `${src.path}: "layer_range" is required in slices`);
       const [start, end] = src.layerRange;
-      if (end > lm.structure.numLayers) {
-        throw new AmalgamError("E_CONFIG", `${src.path}.layer_range: [${start}, ${end}] exceeds the ${lm.structure.numLayers} layers of ${lm.ref.text}`);
+      if (end > mod.numLayers) {
+        throw new AmalgamError("E_CONFIG", `${src.path}.layer_range: [${start}, ${end}] exceeds the ${mod.numLayers} layers of ${lm.ref.text}${module === DEFAULT_MODULE ? "" : ` (module ${module})`}`);
       }
-      return { model: lm, start, end, parameters: src.parameters, isBase: lm === sliceBase, path: src.path };
+      return { model: lm, mod, start, end, parameters: src.parameters, isBase: lm === sliceBase, path: src.path };
     });
     if (sliceBase && !sources.some((x) => x.model === sliceBase)) {
       throw new AmalgamError("E_CONFIG", `${s.path}: base model ${sliceBase.ref.text} is not among the slice's sources; add it with the same layer_range`);
@@ -139,8 +156,33 @@ function normalizeSlices(config: MergeConfig, models: Map<string, LoadedModel>):
         throw new AmalgamError("E_CONFIG", `${s.path}: all sources of a slice need the same number of layers (${sources[0]!.model.ref.text} has ${len}, ${x.model.ref.text} has ${x.end - x.start})`);
       }
     }
-    return { sources, base: sliceBase, parameters: s.parameters, path: s.path };
+    return { sources, base: sliceBase, parameters: s.parameters, moduleParameters, path: s.path };
   });
+}
+
+/**
+ * The slices of each module of the layout (the donor's): from `modules.<name>` when the config has
+ * `modules:`, else the top-level `models` (every module) or `slices` (single-module layouts only).
+ */
+function moduleSliceLists(config: MergeConfig, donor: LoadedModel, models: Map<string, LoadedModel>): { mod: ModuleStructure; slices: NormSlice[] }[] {
+  const mods = donor.structure.modules;
+  const names = mods.map((m) => m.name).join(", ");
+  const arch = donor.structure.architecture?.architectures[0] ?? "the model";
+  if (config.modules) {
+    for (const [name, spec] of config.modules) {
+      if (!mods.some((m) => m.name === name)) throw new AmalgamError("E_CONFIG", `${spec.path}: ${arch} has no module "${name}" (its modules: ${names})`);
+    }
+    return mods.map((mod) => {
+      const spec = config.modules!.get(mod.name);
+      if (!spec) throw new AmalgamError("E_CONFIG", `${config.file}: modules: no entry for module "${mod.name}" of ${arch} (its modules: ${names})`);
+      return { mod, slices: normalizeSlices(config, spec, mod.name, models) };
+    });
+  }
+  if (config.slices && mods.length > 1) {
+    throw new AmalgamError("E_CONFIG", `${config.file}: ${arch} has several modules (${names}); use the "modules:" syntax instead of "slices:"`);
+  }
+  const spec: SliceSpec = { models: config.models, slices: config.slices, parameters: new Map(), path: config.models ? "models" : "slices" };
+  return mods.map((mod) => ({ mod, slices: normalizeSlices(config, spec, mod.name, models) }));
 }
 
 /** A weight's tensor in a model under its name or an alias (`names` are already expanded). */
@@ -174,7 +216,10 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
   const method: MethodDef = getMethod(config.mergeMethod, `${config.file}: merge_method`);
   const warnings: string[] = [];
   const models = await loadModels(config, options.resolveModel, options.allowCrimes ?? false, warnings, opened);
-  const slices = normalizeSlices(config, models);
+  const loaded = [...models.values()];
+  const donorModel = config.baseModel ? models.get(refKey(config.baseModel))! : loaded[0]!;
+  const moduleSlices = moduleSliceLists(config, donorModel, models);
+  const slices = moduleSlices.flatMap((m) => m.slices);
   if (method.base === "required" && slices.some((s) => !s.base)) {
     throw new AmalgamError("E_CONFIG", `${config.file}: merge_method "${method.name}" needs a base_model`);
   }
@@ -183,14 +228,12 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
   const unused = new Set<string>();
   const noteParams = (m: ParameterMap) => { for (const k of m.keys()) if (!declared.has(k)) unused.add(k); };
   noteParams(config.parameters);
-  for (const s of slices) { noteParams(s.parameters); for (const x of s.sources) noteParams(x.parameters); }
+  for (const s of slices) { noteParams(s.parameters); noteParams(s.moduleParameters); for (const x of s.sources) noteParams(x.parameters); }
   if (unused.size) {
     warnings.push(`parameter(s) ${[...unused].map((u) => `"${u}"`).join(", ")} are not used by the ${method.name} method and are ignored (as MergeKit does)`);
   }
 
   // Vocabulary merging: the donor's tokenizer first, then the others in config order.
-  const loaded = [...models.values()];
-  const donorModel = config.baseModel ? models.get(refKey(config.baseModel))! : loaded[0]!;
   const vocabPlan = config.tokenizer
     ? await planTokenizer(config, [donorModel, ...loaded.filter((m) => m !== donorModel)], options.resolveModel, warnings)
     : undefined;
@@ -224,11 +267,11 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
         const also = [...names.slice(1), ...tied];
         throw new AmalgamError("E_TENSOR_MISSING", `tensor "${inName}" is needed for output "${name}" but is not present in model ${src.model.ref.text}${also.length ? ` (nor ${also.map((a) => `"${a}"`).join(", ")})` : ""}`);
       }
-      const params = resolveParams(method.perModel, [src.parameters, slice.parameters, config.parameters], inName, t, !src.isBase,
+      const params = resolveParams(method.perModel, [src.parameters, slice.parameters, slice.moduleParameters, config.parameters], inName, t, !src.isBase,
         () => `model ${src.model.ref.text} (${src.path}), tensor "${inName}"`);
       sources.push({ model: src.model, tensor, isBase: src.isBase, params });
     });
-    const global = resolveParams(method.global, [slice.parameters, config.parameters], name, t, true, () => `tensor "${name}"`);
+    const global = resolveParams(method.global, [slice.parameters, slice.moduleParameters, config.parameters], name, t, true, () => `tensor "${name}"`);
     const baseIdx = sources.findIndex((s) => s.isBase);
     const baseIndex = baseIdx >= 0 ? baseIdx : undefined;
     // With a merged vocabulary every embedding input is permuted to [output vocabulary, hidden].
@@ -259,38 +302,41 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
     tensors.push({ name, role, t, sources: inputs, baseIndex, global, isEmbed, shape, workingDtype: w, outDtype });
   };
 
-  const first = slices[0]!;
-  const last = slices[slices.length - 1]!;
   // Pre- and post-weights: the layout's (the same for every model of a known architecture), or the
   // union of the inferred ones by name.
-  const union = (slice: NormSlice, pick: (m: LoadedModel) => readonly WeightInfo[]) => {
+  const union = (slice: NormSlice, pick: (m: ModuleStructure) => readonly WeightInfo[]) => {
     const byName = new Map<string, WeightInfo>();
-    for (const s of slice.sources) for (const w of pick(s.model)) if (!byName.has(w.name)) byName.set(w.name, w);
+    for (const s of slice.sources) for (const w of pick(s.mod)) if (!byName.has(w.name)) byName.set(w.name, w);
     return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   };
   const fixed = (w: WeightInfo) => () => ({ names: [w.name, ...w.aliases], tied: w.tiedNames });
-  for (const w of union(first, (m) => m.structure.pre)) plan1(w.name, "pre", 0, first, w, fixed(w));
-
-  let outLayer = 0;
-  const outModel = first.sources[0]!.model;
-  for (const slice of slices) {
-    const len = slice.sources[0]!.end - slice.sources[0]!.start;
-    for (let k = 0; k < len; k++) {
-      const t = len === 1 ? 1 : k / (len - 1);
-      const lead = slice.sources[0]!;
-      const outStructure = outModel.structure.prefix !== undefined || lead.model.structure.prefix === undefined ? outModel.structure : lead.model.structure;
-      for (const w of lead.model.structure.layers[lead.start + k] ?? []) {
-        const inputs = (i: number) => {
-          const s = slice.sources[i]!;
-          const at = (n: string) => layerWeightName(s.model.structure, n, s.start + k);
-          return { names: [w.name, ...w.aliases].map(at), tied: w.tiedNames.map(at) };
-        };
-        plan1(layerWeightName(outStructure, w.name, outLayer), "layer", t, slice, w, inputs);
+  const layerCounts: LayerCount[] = [];
+  for (const { mod, slices } of moduleSlices) {
+    const first = slices[0]!;
+    const last = slices[slices.length - 1]!;
+    for (const w of union(first, (m) => m.pre)) plan1(w.name, "pre", 0, first, w, fixed(w));
+    let outLayer = 0;
+    const outMod = first.sources[0]!.mod;
+    for (const slice of slices) {
+      const len = slice.sources[0]!.end - slice.sources[0]!.start;
+      for (let k = 0; k < len; k++) {
+        const t = len === 1 ? 1 : k / (len - 1);
+        const lead = slice.sources[0]!;
+        const outStructure = outMod.prefix !== undefined || lead.mod.prefix === undefined ? outMod : lead.mod;
+        for (const w of lead.mod.layers[lead.start + k] ?? []) {
+          const inputs = (i: number) => {
+            const s = slice.sources[i]!;
+            const at = (n: string) => layerWeightName(s.mod, n, s.start + k);
+            return { names: [w.name, ...w.aliases].map(at), tied: w.tiedNames.map(at) };
+          };
+          plan1(layerWeightName(outStructure, w.name, outLayer), "layer", t, slice, w, inputs);
+        }
+        outLayer++;
       }
-      outLayer++;
     }
+    for (const w of union(last, (m) => m.post)) plan1(w.name, "post", 0, last, w, fixed(w));
+    layerCounts.push({ module: mod.name, key: mod.layerCountKey, count: outLayer });
   }
-  for (const w of union(last, (m) => m.structure.post)) plan1(w.name, "post", 0, last, w, fixed(w));
   for (const [ref, names] of skipped) {
     const shown = names.slice(0, 4).map((n) => `"${n}"`).join(", ");
     warnings.push(`${ref} lacks ${names.length} optional tensor(s) that other inputs have (${shown}${names.length > 4 ? ` and ${names.length - 4} more` : ""}); those are merged from the inputs that have them`);
@@ -331,5 +377,5 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
   const base = config.baseModel ? models.get(refKey(config.baseModel)) : undefined;
   const ordered = base ? [...all.filter((m) => m !== base), base] : all;
   const donor = base ?? all[0]!;
-  return { config, method, models: ordered, base, donor, numLayers: outLayer, tensors, shards, totalBytes, warnings, tokenizer: vocabPlan?.output, chatTemplate };
+  return { config, method, models: ordered, base, donor, numLayers: layerCounts.reduce((a, c) => a + c.count, 0), layerCounts, tensors, shards, totalBytes, warnings, tokenizer: vocabPlan?.output, chatTemplate };
 }

@@ -4,7 +4,9 @@
 // others have it inferred from tensor names (`<prefix>.<layer>.<rest>`) and config.json.
 import { architectureName, findArchitecture } from "../arch/registry.ts";
 import { EXPERT_VAR, expandTemplate, LAYER_VAR } from "../arch/parse-architecture.ts";
-import type { ArchitectureDef, WeightInfo } from "../arch/types.ts";
+import { getConfigPath } from "../arch/config-path.ts";
+import { DEFAULT_MODULE } from "../arch/types.ts";
+import type { ArchitectureDef, ModuleDef, WeightInfo } from "../arch/types.ts";
 import { AmalgamError } from "../errors.ts";
 import type { ModelFiles } from "../io/model-files.ts";
 
@@ -41,24 +43,38 @@ export function isEmbedName(name: string): boolean {
   return EMBED_RE.test(name);
 }
 
-export interface ModelStructure {
+/** One module of a model: its layer count and weights. */
+export interface ModuleStructure {
+  readonly name: string;
   readonly numLayers: number;
-  /** config.json key holding the layer count (undefined when inferred from names). */
+  /** config.json key holding the layer count (dotted when nested; undefined when there is none). */
   readonly layerCountKey: string | undefined;
-  /** The layout's data, or undefined when inferred from tensor names. */
-  readonly architecture: ArchitectureDef | undefined;
   /** The layer prefix of an inferred layout, e.g. `model.layers`. */
   readonly prefix: string | undefined;
   /** Per layer index, its weights as templates (see `layerWeightName`). */
   readonly layers: ReadonlyArray<readonly WeightInfo[]>;
   readonly pre: readonly WeightInfo[];
   readonly post: readonly WeightInfo[];
+}
+
+export interface ModelStructure {
+  /** The layout's data, or undefined when inferred from tensor names. */
+  readonly architecture: ArchitectureDef | undefined;
+  /** The modules, in the layout's order (one, "default", for single-module models). */
+  readonly modules: readonly ModuleStructure[];
   /** Tensors of the checkpoint that the layout does not cover (they are not merged). */
   readonly unused: readonly string[];
 }
 
+/** A model's module by name; throws naming the model's modules when it has no such module. */
+export function moduleOf(ref: string, s: ModelStructure, name: string): ModuleStructure {
+  const m = s.modules.find((x) => x.name === name);
+  if (!m) throw new AmalgamError("E_CONFIG", `model ${ref} has no module "${name}" (its modules: ${s.modules.map((x) => x.name).join(", ")})`);
+  return m;
+}
+
 /** A layer weight's tensor name in `s` at `layer`. */
-export function layerWeightName(s: ModelStructure, template: string, layer: number): string {
+export function layerWeightName(s: ModuleStructure, template: string, layer: number): string {
   const name = expandTemplate(template, layer);
   return s.prefix === undefined ? name : name.replaceAll(PREFIX_VAR, s.prefix);
 }
@@ -68,7 +84,7 @@ function plain(name: string, isEmbed = false, tiedNames: readonly string[] = [])
 }
 
 function configInt(files: ModelFiles, key: string): number | undefined {
-  const v = files.config[key];
+  const v = getConfigPath(files.config, key);
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
     throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: "${key}" is ${JSON.stringify(v)}, expected a non-negative integer`);
@@ -92,7 +108,7 @@ export function inferStructure(files: ModelFiles): ModelStructure {
       if (!list) byLayer.set(l.index, (list = []));
       list.push(l.rest);
     } else if (l) {
-      throw new AmalgamError("E_UNSUPPORTED", `${ref}: tensors use two layer prefixes ("${prefix}" and "${l.prefix}"); multi-module models are not supported yet`);
+      throw new AmalgamError("E_UNSUPPORTED", `${ref}: tensors use two layer prefixes ("${prefix}" and "${l.prefix}"), and there is no layout data for its architecture; multi-module models need one (src/arch/data)`);
     } else if (PRE_RE.test(name)) {
       preNames.push(name);
     } else {
@@ -121,22 +137,22 @@ export function inferStructure(files: ModelFiles): ModelStructure {
   const pre = preNames.map((n) => plain(n, isEmbedName(n)));
   // An output head is tied to the input embeddings: a model without one contributes those.
   const post = postNames.map((n) => (OUTPUT_HEAD_RE.test(n) ? plain(n, true, embeds) : plain(n, isEmbedName(n))));
-  return { numLayers, layerCountKey, architecture: undefined, prefix, layers, pre, post, unused: [] };
+  return { architecture: undefined, modules: [{ name: DEFAULT_MODULE, numLayers, layerCountKey, prefix, layers, pre, post }], unused: [] };
 }
 
 /** Layer templates with `${expert_index}` expanded for the model's expert count. */
-function expandExperts(arch: ArchitectureDef, files: ModelFiles): WeightInfo[] {
+function expandExperts(arch: ArchitectureDef, mod: ModuleDef, files: ModelFiles): WeightInfo[] {
   const out: WeightInfo[] = [];
   let experts: number | undefined;
-  for (const w of arch.layerWeights) {
+  for (const w of mod.layerWeights) {
     if (!w.name.includes(EXPERT_VAR)) {
       out.push(w);
       continue;
     }
     if (experts === undefined) {
-      experts = configInt(files, arch.expertCountKey!);
+      experts = configInt(files, mod.expertCountKey!);
       if (experts === undefined) {
-        throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: no "${arch.expertCountKey}" (the expert count of ${arch.architectures[0]}, ${arch.source})`);
+        throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: no "${mod.expertCountKey}" (the expert count of ${arch.architectures[0]}, ${arch.source})`);
       }
     }
     for (let e = 0; e < experts; e++) {
@@ -149,19 +165,26 @@ function expandExperts(arch: ArchitectureDef, files: ModelFiles): WeightInfo[] {
 
 /** The layout of a model under an architecture's data. */
 export function structureFromArchitecture(files: ModelFiles, arch: ArchitectureDef): ModelStructure {
-  const numLayers = configInt(files, arch.layerCountKey);
-  if (numLayers === undefined) {
-    throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: no "${arch.layerCountKey}" (the layer count of ${arch.architectures[0]}, ${arch.source})`);
-  }
-  const layerWeights = expandExperts(arch, files);
-  const layers = Array.from({ length: numLayers }, () => layerWeights);
   const covered = new Set<string>();
-  for (const w of [...arch.preWeights, ...arch.postWeights]) for (const n of [w.name, ...w.aliases]) covered.add(n);
-  for (let i = 0; i < numLayers; i++) {
-    for (const w of layerWeights) for (const n of [w.name, ...w.aliases]) covered.add(expandTemplate(n, i));
-  }
+  const modules = arch.modules.map((mod): ModuleStructure => {
+    let numLayers = 0;
+    if (mod.layerCountKey !== undefined) {
+      const n = configInt(files, mod.layerCountKey);
+      if (n === undefined) {
+        throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: no "${mod.layerCountKey}" (the layer count of ${arch.architectures[0]}${mod.name === DEFAULT_MODULE ? "" : ` module ${mod.name}`}, ${arch.source})`);
+      }
+      numLayers = n;
+    }
+    const layerWeights = expandExperts(arch, mod, files);
+    for (const w of [...mod.preWeights, ...mod.postWeights]) for (const n of [w.name, ...w.aliases]) covered.add(n);
+    for (let i = 0; i < numLayers; i++) {
+      for (const w of layerWeights) for (const n of [w.name, ...w.aliases]) covered.add(expandTemplate(n, i));
+    }
+    const layers = Array.from({ length: numLayers }, () => layerWeights);
+    return { name: mod.name, numLayers, layerCountKey: mod.layerCountKey, prefix: undefined, layers, pre: mod.preWeights, post: mod.postWeights };
+  });
   const unused = [...files.tensors.keys()].filter((n) => !covered.has(n)).sort();
-  return { numLayers, layerCountKey: arch.layerCountKey, architecture: arch, prefix: undefined, layers, pre: arch.preWeights, post: arch.postWeights, unused };
+  return { architecture: arch, modules, unused };
 }
 
 export interface ResolvedLayout {

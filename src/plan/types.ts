@@ -51,7 +51,10 @@ export interface MergePlan {
   readonly base: LoadedModel | undefined;
   /** The model whose config.json and tokenizer are copied. */
   readonly donor: LoadedModel;
+  /** Output layers over all modules. */
   readonly numLayers: number;
+  /** Output layers of each module, and the config.json key (dotted when nested) that holds them. */
+  readonly layerCounts: readonly LayerCount[];
   /** Tensors in write order (the order of the index's weight_map). */
   readonly tensors: readonly PlannedTensor[];
   readonly shards: readonly PlannedShard[];
@@ -62,4 +65,10 @@ export interface MergePlan {
   readonly tokenizer: OutputTokenizer | undefined;
   /** The chat template to write (`chat_template:` resolved and checked), if any. */
   readonly chatTemplate: string | undefined;
+}
+
+export interface LayerCount {
+  readonly module: string;
+  readonly key: string | undefined;
+  readonly count: number;
 }

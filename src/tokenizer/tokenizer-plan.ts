@@ -1,10 +1,12 @@
 // Vocabulary merging for a plan: reads every model's tokenizer, builds the output tokenizer and
 // each model's permutation (output id -> the model's row), and wraps embedding inputs.
+import { getConfigPath } from "../arch/config-path.ts";
 import type { MergeConfig, ModelRef } from "../config/types.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import type { ModelFiles, ModelTensor } from "../io/model-files.ts";
 import type { ResolveModel } from "../io/storage.ts";
+import type { ModelStructure } from "../plan/structure.ts";
 import { buildOutputTokenizer } from "./build-vocabulary.ts";
 import type { OutputTokenizer, VocabularyInput } from "./build-vocabulary.ts";
 import { PermutedEmbeddings } from "./permuted-embeddings.ts";
@@ -14,6 +16,8 @@ import type { TokenizerFiles } from "./tokenizer-files.ts";
 export interface TokenizerModel {
   readonly ref: ModelRef;
   readonly files: ModelFiles;
+  /** Its layout: the architecture names the config.json key of the vocabulary size. */
+  readonly structure: ModelStructure;
 }
 
 export interface TokenizerPlan {
@@ -28,9 +32,9 @@ export interface TokenizerPlan {
   permute(tensor: string, inputs: readonly { model: TokenizerModel; tensor: ModelTensor }[], baseIndex: number | undefined, working: DType): { tensors: ModelTensor[]; warning: string | undefined };
 }
 
-/** A model's embedding rows by its config (`vocab_size`), else its tokenizer's size. */
+/** A model's embedding rows by its config (`vocab_size` or the architecture's key), else its tokenizer's size. */
 function configVocabSize(m: TokenizerModel, t: TokenizerFiles): number {
-  const v = m.files.config["vocab_size"];
+  const v = getConfigPath(m.files.config, m.structure.architecture?.vocabSizeKey ?? "vocab_size");
   if (typeof v === "number" && Number.isInteger(v) && v > 0) return v;
   let n = 0;
   for (const id of fullVocabulary(t).values()) if (id + 1 > n) n = id + 1;
