@@ -1,3 +1,9 @@
 // Kernels of the gta method family (see src/methods/gta/). Re-exported by index.ts.
-// (empty until the family's kernels land)
-export const FAMILY_GTA_VERSION: i32 = 0;
+export { task_vector } from "./gta-task-vector";
+export { mask_rank_range } from "./select-rank-range";
+export { mask_apply } from "./gta-mask";
+export { della_probs } from "./gta-della";
+export { gta_combine } from "./gta-combine";
+export { tv_variance } from "./gta-variance";
+export { sum_squares } from "./gta-sum-squares";
+export { sce_combine } from "./gta-sce-combine";

@@ -17,7 +17,7 @@ const SLICE_KEYS = ["sources", "base_model", "residual_weight", "parameters"] as
 
 function describe(n: YNode): string {
   if (n.kind === "map") return "a mapping";
-  if (n.kind === "seq") return "a list";
+  if (n.kind === "seq") return n.items.length ? "a list" : "an empty list";
   return n.value === null ? "nothing" : JSON.stringify(n.value);
 }
 
@@ -146,18 +146,22 @@ function dtypeOf(n: YNode | undefined, key: string) {
 }
 
 function modelList(node: YNode): SourceConfig[] {
-  if (node.kind !== "seq") throw configError(node, `expected a list of models, got ${describe(node)}`, "E_CONFIG_TYPE");
+  if (node.kind !== "seq" || node.items.length === 0) {
+    throw configError(node, `expected a non-empty list of models, got ${describe(node)}`, "E_CONFIG_TYPE");
+  }
   return node.items.map((it) => {
     const m = asMap(it, "a mapping with a \"model\" key");
     checkKeys(m, MODEL_KEYS);
     const mn = get(m, "model");
     if (isNull(mn)) throw configError(m, `missing "model"`);
-    return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path };
+    return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path, pos: m.pos };
   });
 }
 
 function sliceList(node: YNode): SliceConfig[] {
-  if (node.kind !== "seq") throw configError(node, `expected a list of slices, got ${describe(node)}`, "E_CONFIG_TYPE");
+  if (node.kind !== "seq" || node.items.length === 0) {
+    throw configError(node, `expected a non-empty list of slices, got ${describe(node)}`, "E_CONFIG_TYPE");
+  }
   return node.items.map((it) => {
     const s = asMap(it, "a mapping with a \"sources\" key");
     checkKeys(s, SLICE_KEYS);
@@ -170,10 +174,12 @@ function sliceList(node: YNode): SliceConfig[] {
       checkKeys(m, SOURCE_KEYS);
       const mn = get(m, "model");
       if (isNull(mn)) throw configError(m, `missing "model"`);
-      return { model: modelRef(mn!), layerRange: layerRange(get(m, "layer_range")), parameters: parameters(get(m, "parameters")), path: m.path };
+      const lr = layerRange(get(m, "layer_range"));
+      if (!lr) throw configError(m, `missing "layer_range" (every source of a slice needs [start, end])`);
+      return { model: modelRef(mn!), layerRange: lr, parameters: parameters(get(m, "parameters")), path: m.path, pos: m.pos };
     });
     const b = get(s, "base_model");
-    return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path };
+    return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path, pos: s.pos };
   });
 }
 
@@ -290,6 +296,7 @@ export function parseMergeConfig(text: string, file = "config"): MergeConfig {
 
   return {
     mergeMethod,
+    methodPos: mm!.pos,
     models,
     slices,
     modules,

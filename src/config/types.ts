@@ -39,6 +39,8 @@ export interface SourceConfig {
   readonly layerRange: readonly [number, number] | undefined;
   readonly parameters: ParameterMap;
   readonly path: string;
+  /** Where the source (or `models` entry) starts in the YAML, for messages. */
+  readonly pos?: Pos;
 }
 
 export interface SliceConfig {
@@ -46,10 +48,13 @@ export interface SliceConfig {
   readonly baseModel: ModelRef | undefined;
   readonly parameters: ParameterMap;
   readonly path: string;
+  readonly pos?: Pos;
 }
 
 export interface MergeConfig {
   readonly mergeMethod: string;
+  /** Where `merge_method` is in the YAML, for messages. */
+  readonly methodPos?: Pos;
   /** Exactly one of models / slices / modules is set. */
   readonly models: readonly SourceConfig[] | undefined;
   readonly slices: readonly SliceConfig[] | undefined;

@@ -153,7 +153,7 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: T
   const inputs: MergeInput[] = [];
   for (const s of t.sources) {
     const { buf, shape } = await loadInput(k, s.tensor, t.workingDtype, t.shape, t.isEmbed);
-    inputs.push({ buf, shape, params: s.params, isBase: s.isBase, model: s.model.ref.text });
+    inputs.push({ buf, shape, sourceShape: s.tensor.shape, params: s.params, isBase: s.isBase, model: s.model.ref.text });
   }
   const numel = t.shape.reduce((a, b) => a * b, 1);
   let out;
@@ -175,11 +175,20 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: T
   return { ptr: dst, bytes };
 }
 
-/** Runs a whole merge into `options.sink`. */
+/** Runs a whole merge into `options.sink`; on any failure (planning included) the sink is aborted. */
 export async function merge(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
+  try {
+    return await mergeInto(config, options);
+  } catch (e) {
+    await options.sink.abort().catch(() => {});
+    throw e;
+  }
+}
+
+async function mergeInto(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
-  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, allowCrimes: options.allowCrimes }));
+  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes }));
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;
@@ -262,7 +271,8 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
     if (part) {
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
         outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
-        writeModelCard: options.writeModelCard ?? true, outputName: options.outputName, allowCrimes: options.allowCrimes ?? false,
+        writeModelCard: options.writeModelCard ?? true, outputName: options.outputName, fixQuirks: options.fixQuirks ?? false,
+        allowCrimes: options.allowCrimes ?? false,
       }));
       files.push(partManifestName(part));
     } else {
@@ -273,9 +283,6 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       warn(`${q.description} [quirk ${id}; ${q.tensors.length} tensor(s): ${list}]${run.fixQuirks ? "" : " (--fix-quirks applies the fix)"}`);
     }
     await sink.commit();
-  } catch (e) {
-    await sink.abort().catch(() => {});
-    throw e;
   } finally {
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();

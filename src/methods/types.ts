@@ -15,6 +15,8 @@ export type ParamValues = Readonly<Record<string, number | undefined>>;
 export interface MergeInput {
   readonly buf: F32Buf;
   readonly shape: readonly number[];
+  /** The shape stored in the model, before any embedding rectification cut it to `shape` (absent: `shape`). */
+  readonly sourceShape?: readonly number[];
   /** Per-model parameters for this input. */
   readonly params: ParamValues;
   readonly isBase: boolean;
@@ -100,8 +102,17 @@ export interface MethodDef {
   readonly cardShowsBase?: boolean;
   readonly global: readonly ParamSpec[];
   readonly perModel: readonly ParamSpec[];
-  /** Output dtype given the working dtype (default: the working dtype). */
-  outputDtype?(working: DType): DType;
+  /**
+   * The working dtype when the config sets no `dtype:` and the inputs are stored in different
+   * dtypes: "promote" (torch's promotion, bf16 with f16 gives f32; the default) or "base" (cast every
+   * input to the base model's dtype, as the task-arithmetic family does).
+   */
+  readonly mixedDtype?: "promote" | "base";
+  /**
+   * Output dtype given the working dtype (default: the working dtype). `fixQuirks` is
+   * --fix-quirks, for methods whose MergeKit output dtype is a quirk.
+   */
+  outputDtype?(working: DType, fixQuirks: boolean): DType;
   /** Output shape, or an error; default: all shapes equal, or embedding rectification. */
   outputShape?(ctx: PlanContext): readonly number[];
   /**

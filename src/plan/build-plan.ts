@@ -1,20 +1,21 @@
 // From a config and the models' headers to the list of output tensors, each with its sources,
 // resolved parameters, shape and dtypes, grouped into output shards. No tensor data is read.
 import { evaluateSetting } from "../config/evaluate.ts";
+import { DEFAULT_MODULE } from "../arch/types.ts";
 import type { MergeConfig, ModelRef, ParameterMap, SliceConfig, SourceConfig } from "../config/types.ts";
+import { where } from "../config/yaml-tree.ts";
 import { isDType, promote } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import { openModelFiles } from "../io/model-files.ts";
 import type { ModelFiles, ModelTensor } from "../io/model-files.ts";
 import { layoutFile, tensorBytes } from "../io/safetensors-writer.ts";
-import type { ResolveModel } from "../io/storage.ts";
+import type { ModelDirectory, ResolveModel } from "../io/storage.ts";
 import { getMethod } from "../methods/registry.ts";
 import { rectifiedShape } from "../methods/shapes.ts";
 import type { MethodDef, ParamSpec, ParamValues } from "../methods/types.ts";
 import { resolveChatTemplate } from "../tokenizer/chat-template.ts";
 import { planTokenizer } from "../tokenizer/tokenizer-plan.ts";
-import { DEFAULT_MODULE } from "../arch/types.ts";
 import { layerWeightName, moduleOf, modelStructure, resolveLayout, unusedTensorsWarning } from "./structure.ts";
 import type { ModuleStructure, WeightInfo } from "./structure.ts";
 import type { LayerCount, LoadedModel, MergePlan, PlannedShard, PlannedSource, PlannedTensor, TensorRole } from "./types.ts";
@@ -23,6 +24,8 @@ export interface PlanOptions {
   readonly resolveModel: ResolveModel;
   /** Largest output shard in bytes; <= 0 means one file. MergeKit's default is 5e9. */
   readonly outShardSize?: number;
+  /** --fix-quirks: passed to MethodDef.outputDtype. */
+  readonly fixQuirks?: boolean;
   /** Merge models whose architectures differ (MergeKit's --allow-crimes). */
   readonly allowCrimes?: boolean;
 }
@@ -37,7 +40,8 @@ interface NormSource {
   readonly end: number;
   readonly parameters: ParameterMap;
   readonly isBase: boolean;
-  readonly path: string;
+  /** Config path and position, for messages. */
+  readonly where: string;
 }
 interface NormSlice {
   readonly sources: readonly NormSource[];
@@ -45,7 +49,7 @@ interface NormSlice {
   readonly parameters: ParameterMap;
   /** `modules.<m>.parameters` (empty without `modules:`). */
   readonly moduleParameters: ParameterMap;
-  readonly path: string;
+  readonly where: string;
 }
 
 /** What one module's slices come from: the top level, or a `modules:` entry. */
@@ -54,6 +58,15 @@ interface SliceSpec {
   readonly slices: readonly SliceConfig[] | undefined;
   readonly parameters: ParameterMap;
   readonly path: string;
+}
+
+function sameLength(sources: readonly NormSource[], where: string): void {
+  const len = sources[0]!.end - sources[0]!.start;
+  for (const x of sources) {
+    if (x.end - x.start !== len) {
+      throw new AmalgamError("E_CONFIG", `${where}: all sources of a slice need the same number of layers (${sources[0]!.model.ref.text} has ${len}, ${x.model.ref.text} has ${x.end - x.start})`);
+    }
+  }
 }
 
 function refKey(r: ModelRef): string {
@@ -84,79 +97,89 @@ function resolveParams(specs: readonly ParamSpec[], levels: readonly (ParameterM
   return out;
 }
 
-async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrimes: boolean, warnings: string[], openedFiles: ModelFiles[]): Promise<Map<string, LoadedModel>> {
-  const refs: ModelRef[] = [];
-  const seen = new Set<string>();
-  const add = (r: ModelRef | undefined) => {
-    if (r && !seen.has(refKey(r))) {
-      seen.add(refKey(r));
-      refs.push(r);
-    }
+async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrimes: boolean, warnings: string[]): Promise<Map<string, LoadedModel>> {
+  // Each reference with the config place that first names it (for "no such model" messages).
+  const refs = new Map<string, { ref: ModelRef; at: string }>();
+  const add = (r: ModelRef | undefined, at: string) => {
+    if (r && !refs.has(refKey(r))) refs.set(refKey(r), { ref: r, at });
   };
   const specs = [config, ...(config.modules?.values() ?? [])];
-  for (const spec of specs) for (const m of spec.models ?? []) add(m.model);
-  for (const spec of specs) for (const s of spec.slices ?? []) for (const src of s.sources) add(src.model);
-  for (const spec of specs) for (const s of spec.slices ?? []) add(s.baseModel);
-  add(config.baseModel);
-  const opened = [];
-  for (const ref of refs) {
-    if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `model "${ref.text}": LoRA references (model+lora) are not supported yet`);
-    const dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
-    const files = await openModelFiles(dir);
-    openedFiles.push(files);
-    opened.push({ ref, files });
-  }
-  // The donor (base model, else the first model) decides the layout when --allow-crimes mixes architectures.
-  const donorIndex = config.baseModel ? refs.findIndex((r) => refKey(r) === refKey(config.baseModel!)) : 0;
-  const layout = resolveLayout(opened.map((m) => ({ ref: m.ref.text, config: m.files.config })), donorIndex, allowCrimes);
-  warnings.push(...layout.warnings);
+  for (const spec of specs) for (const m of spec.models ?? []) add(m.model, where(m));
+  for (const spec of specs) for (const s of spec.slices ?? []) for (const src of s.sources) add(src.model, where(src));
+  for (const spec of specs) for (const s of spec.slices ?? []) add(s.baseModel, where({ path: `${s.path}.base_model`, pos: s.pos }));
+  add(config.baseModel, "base_model");
   const out = new Map<string, LoadedModel>();
-  for (const { ref, files } of opened) {
-    const structure = modelStructure(files, layout);
-    const unused = unusedTensorsWarning(ref.text, structure);
-    if (unused) warnings.push(unused);
-    out.set(refKey(ref), { ref, files, structure });
+  const opened: { files: { dir: ModelDirectory } }[] = [];
+  const read: { ref: ModelRef; files: ModelFiles }[] = [];
+  try {
+    for (const { ref, at } of refs.values()) {
+      if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `${at}: model "${ref.text}": LoRA references (model+lora) are not supported yet`);
+      let dir;
+      try {
+        dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
+      } catch (e) {
+        if (e instanceof AmalgamError) throw new AmalgamError(e.code, `${at}: ${e.message}`, { cause: e });
+        throw e;
+      }
+      opened.push({ files: { dir } });
+      read.push({ ref, files: await openModelFiles(dir) });
+    }
+    // One layout for every model; the donor (base model, else the first) decides under --allow-crimes.
+    const donorIndex = config.baseModel ? read.findIndex((m) => refKey(m.ref) === refKey(config.baseModel!)) : 0;
+    const layout = resolveLayout(read.map((m) => ({ ref: m.ref.text, config: m.files.config })), donorIndex, allowCrimes);
+    warnings.push(...layout.warnings);
+    for (const { ref, files } of read) {
+      const structure = modelStructure(files, layout);
+      const unusedNames = unusedTensorsWarning(ref.text, structure);
+      if (unusedNames) warnings.push(unusedNames);
+      out.set(refKey(ref), { ref, files, structure });
+    }
+  } catch (e) {
+    await closeModels(opened); // the models opened before the failure
+    throw e;
   }
   return out;
 }
 
-function normalizeSlices(config: MergeConfig, spec: SliceSpec, module: string, models: Map<string, LoadedModel>): NormSlice[] {
+/**
+ * `requireBaseInSlices`: whether a slice must list its base model among its sources. MergeKit does
+ * not check; methods that read the base fail later without it, while linear and passthrough simply
+ * do not use it (a base_model there only donates config.json and the tokenizer).
+ */
+function normalizeSlices(config: MergeConfig, spec: SliceSpec, module: string, models: Map<string, LoadedModel>, requireBaseInSlices: boolean): NormSlice[] {
   const get = (r: ModelRef) => models.get(refKey(r))!;
   const modOf = (lm: LoadedModel) => moduleOf(lm.ref.text, lm.structure, module);
+  const inModule = module === DEFAULT_MODULE ? "" : ` (module ${module})`;
   const base = config.baseModel ? get(config.baseModel) : undefined;
   const moduleParameters = spec.parameters;
   if (spec.models) {
     const sources: NormSource[] = spec.models.map((m: SourceConfig) => {
       const lm = get(m.model);
-      return { model: lm, mod: modOf(lm), start: 0, end: modOf(lm).numLayers, parameters: m.parameters, isBase: lm === base, path: m.path };
+      return { model: lm, mod: modOf(lm), start: 0, end: modOf(lm).numLayers, parameters: m.parameters, isBase: lm === base, where: where(m) };
     });
     if (base && !sources.some((s) => s.model === base)) {
-      sources.push({ model: base, mod: modOf(base), start: 0, end: modOf(base).numLayers, parameters: new Map(), isBase: true, path: "base_model" });
+      sources.push({ model: base, mod: modOf(base), start: 0, end: modOf(base).numLayers, parameters: new Map(), isBase: true, where: "base_model" });
     }
-    return [{ sources, base, parameters: new Map(), moduleParameters, path: spec.path }];
+    sameLength(sources, `${spec.path}${inModule}`);
+    return [{ sources, base, parameters: new Map(), moduleParameters, where: spec.path }];
   }
   return spec.slices!.map((s) => {
     const sliceBase = s.baseModel ? get(s.baseModel) : base;
     const sources = s.sources.map((src) => {
       const lm = get(src.model);
       const mod = modOf(lm);
-      if (!src.layerRange) throw new AmalgamError("E_CONFIG", `${src.path}: "layer_range" is required in slices`);
+      if (!src.layerRange) throw new AmalgamError("E_CONFIG", `${where(src)}: "layer_range" is required in slices`);
       const [start, end] = src.layerRange;
       if (end > mod.numLayers) {
-        throw new AmalgamError("E_CONFIG", `${src.path}.layer_range: [${start}, ${end}] exceeds the ${mod.numLayers} layers of ${lm.ref.text}${module === DEFAULT_MODULE ? "" : ` (module ${module})`}`);
+        throw new AmalgamError("E_CONFIG", `${where(src)}: layer_range [${start}, ${end}] exceeds the ${mod.numLayers} layers of ${lm.ref.text}${inModule}`);
       }
-      return { model: lm, mod, start, end, parameters: src.parameters, isBase: lm === sliceBase, path: src.path };
+      return { model: lm, mod, start, end, parameters: src.parameters, isBase: lm === sliceBase, where: where(src) };
     });
-    if (sliceBase && !sources.some((x) => x.model === sliceBase)) {
-      throw new AmalgamError("E_CONFIG", `${s.path}: base model ${sliceBase.ref.text} is not among the slice's sources; add it with the same layer_range`);
+    if (requireBaseInSlices && sliceBase && !sources.some((x) => x.model === sliceBase)) {
+      throw new AmalgamError("E_CONFIG", `${where(s)}: base model ${sliceBase.ref.text} is not among the slice's sources; add it with the same layer_range`);
     }
-    const len = sources[0]!.end - sources[0]!.start;
-    for (const x of sources) {
-      if (x.end - x.start !== len) {
-        throw new AmalgamError("E_CONFIG", `${s.path}: all sources of a slice need the same number of layers (${sources[0]!.model.ref.text} has ${len}, ${x.model.ref.text} has ${x.end - x.start})`);
-      }
-    }
-    return { sources, base: sliceBase, parameters: s.parameters, moduleParameters, path: s.path };
+    sameLength(sources, where(s));
+    return { sources, base: sliceBase, parameters: s.parameters, moduleParameters, where: where(s) };
   });
 }
 
@@ -164,7 +187,7 @@ function normalizeSlices(config: MergeConfig, spec: SliceSpec, module: string, m
  * The slices of each module of the layout (the donor's): from `modules.<name>` when the config has
  * `modules:`, else the top-level `models` (every module) or `slices` (single-module layouts only).
  */
-function moduleSliceLists(config: MergeConfig, donor: LoadedModel, models: Map<string, LoadedModel>): { mod: ModuleStructure; slices: NormSlice[] }[] {
+function moduleSliceLists(config: MergeConfig, donor: LoadedModel, models: Map<string, LoadedModel>, requireBaseInSlices: boolean): { mod: ModuleStructure; slices: NormSlice[] }[] {
   const mods = donor.structure.modules;
   const names = mods.map((m) => m.name).join(", ");
   const arch = donor.structure.architecture?.architectures[0] ?? "the model";
@@ -175,14 +198,14 @@ function moduleSliceLists(config: MergeConfig, donor: LoadedModel, models: Map<s
     return mods.map((mod) => {
       const spec = config.modules!.get(mod.name);
       if (!spec) throw new AmalgamError("E_CONFIG", `${config.file}: modules: no entry for module "${mod.name}" of ${arch} (its modules: ${names})`);
-      return { mod, slices: normalizeSlices(config, spec, mod.name, models) };
+      return { mod, slices: normalizeSlices(config, spec, mod.name, models, requireBaseInSlices) };
     });
   }
   if (config.slices && mods.length > 1) {
     throw new AmalgamError("E_CONFIG", `${config.file}: ${arch} has several modules (${names}); use the "modules:" syntax instead of "slices:"`);
   }
   const spec: SliceSpec = { models: config.models, slices: config.slices, parameters: new Map(), path: config.models ? "models" : "slices" };
-  return mods.map((mod) => ({ mod, slices: normalizeSlices(config, spec, mod.name, models) }));
+  return mods.map((mod) => ({ mod, slices: normalizeSlices(config, spec, mod.name, models, requireBaseInSlices) }));
 }
 
 /** A weight's tensor in a model under its name or an alias (`names` are already expanded). */
@@ -201,24 +224,26 @@ function storageDType(t: ModelTensor, model: LoadedModel): DType {
   return t.dtype;
 }
 
+async function closeModels(models: Iterable<{ readonly files: { readonly dir: { close?(): Promise<void> } } }>): Promise<void> {
+  for (const m of models) await m.files.dir.close?.().catch(() => {});
+}
+
 export async function buildPlan(config: MergeConfig, options: PlanOptions): Promise<MergePlan> {
-  const opened: ModelFiles[] = [];
+  const method: MethodDef = getMethod(config.mergeMethod, config.methodPos ? where({ path: "merge_method", pos: config.methodPos }) : `${config.file}: merge_method`);
+  const warnings: string[] = [];
+  const models = await loadModels(config, options.resolveModel, options.allowCrimes ?? false, warnings);
   try {
-    return await planMerge(config, options, opened);
+    return await planLoaded(config, options, method, models, warnings);
   } catch (e) {
-    // The models opened so far are closed: the caller never sees them.
-    for (const f of opened) await f.dir.close?.().catch(() => {});
+    await closeModels(models.values()); // a failed plan leaves no files open
     throw e;
   }
 }
 
-async function planMerge(config: MergeConfig, options: PlanOptions, opened: ModelFiles[]): Promise<MergePlan> {
-  const method: MethodDef = getMethod(config.mergeMethod, `${config.file}: merge_method`);
-  const warnings: string[] = [];
-  const models = await loadModels(config, options.resolveModel, options.allowCrimes ?? false, warnings, opened);
+async function planLoaded(config: MergeConfig, options: PlanOptions, method: MethodDef, models: Map<string, LoadedModel>, warnings: string[]): Promise<MergePlan> {
   const loaded = [...models.values()];
   const donorModel = config.baseModel ? models.get(refKey(config.baseModel))! : loaded[0]!;
-  const moduleSlices = moduleSliceLists(config, donorModel, models);
+  const moduleSlices = moduleSliceLists(config, donorModel, models, method.base !== "unused");
   const slices = moduleSlices.flatMap((m) => m.slices);
   if (method.base === "required" && slices.some((s) => !s.base)) {
     throw new AmalgamError("E_CONFIG", `${config.file}: merge_method "${method.name}" needs a base_model`);
@@ -268,7 +293,7 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
         throw new AmalgamError("E_TENSOR_MISSING", `tensor "${inName}" is needed for output "${name}" but is not present in model ${src.model.ref.text}${also.length ? ` (nor ${also.map((a) => `"${a}"`).join(", ")})` : ""}`);
       }
       const params = resolveParams(method.perModel, [src.parameters, slice.parameters, slice.moduleParameters, config.parameters], inName, t, !src.isBase,
-        () => `model ${src.model.ref.text} (${src.path}), tensor "${inName}"`);
+        () => `model ${src.model.ref.text} (${src.where}), tensor "${inName}"`);
       sources.push({ model: src.model, tensor, isBase: src.isBase, params });
     });
     const global = resolveParams(method.global, [slice.parameters, slice.moduleParameters, config.parameters], name, t, true, () => `tensor "${name}"`);
@@ -283,16 +308,11 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
       warnings.push(`"${name}": input shapes differ (${list}); using the common submatrix ${JSON.stringify(shape)} as MergeKit does (set tokenizer_source to merge vocabularies instead)`);
     }
     let working: DType | undefined = config.dtype;
-    if (!working) {
-      for (const s of sources) {
-        const d = storageDType(s.tensor, s.model);
-        working = working ? promote(working, d) : d;
-      }
-    } else {
-      for (const s of sources) storageDType(s.tensor, s.model);
-    }
+    const stored = sources.map((s) => storageDType(s.tensor, s.model));
+    if (!working && method.mixedDtype === "base" && baseIndex !== undefined) working = stored[baseIndex];
+    if (!working) for (const d of stored) working = working ? promote(working, d) : d;
     const w = working!;
-    const outDtype = config.outDtype ?? (method.outputDtype ? method.outputDtype(w) : w);
+    const outDtype = config.outDtype ?? (method.outputDtype ? method.outputDtype(w, options.fixQuirks ?? false) : w);
     let inputs = sources;
     if (vocabShape) {
       const p = vocabPlan!.permute(name, sources, baseIndex, w);
@@ -311,13 +331,13 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
   };
   const fixed = (w: WeightInfo) => () => ({ names: [w.name, ...w.aliases], tied: w.tiedNames });
   const layerCounts: LayerCount[] = [];
-  for (const { mod, slices } of moduleSlices) {
-    const first = slices[0]!;
-    const last = slices[slices.length - 1]!;
+  for (const { mod, slices: modSlices } of moduleSlices) {
+    const first = modSlices[0]!;
+    const last = modSlices[modSlices.length - 1]!;
     for (const w of union(first, (m) => m.pre)) plan1(w.name, "pre", 0, first, w, fixed(w));
     let outLayer = 0;
     const outMod = first.sources[0]!.mod;
-    for (const slice of slices) {
+    for (const slice of modSlices) {
       const len = slice.sources[0]!.end - slice.sources[0]!.start;
       for (let k = 0; k < len; k++) {
         const t = len === 1 ? 1 : k / (len - 1);
@@ -342,8 +362,9 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
     warnings.push(`${ref} lacks ${names.length} optional tensor(s) that other inputs have (${shown}${names.length > 4 ? ` and ${names.length - 4} more` : ""}); those are merged from the inputs that have them`);
   }
 
-  // Write order: MergeKit groups work by input tensor name and runs it in lexicographic order.
-  const key = (p: PlannedTensor) => p.sources[0]!.tensor.name;
+  // Write order: MergeKit runs (and saves) tensors in lexicographic order of their group label,
+  // which is the largest resolved input name among the sources (GatherTensors.group_label).
+  const key = (p: PlannedTensor) => p.sources.reduce((m, s) => (s.tensor.name > m ? s.tensor.name : m), "");
   tensors.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   const limit = options.outShardSize ?? DEFAULT_SHARD_BYTES;
@@ -377,5 +398,8 @@ async function planMerge(config: MergeConfig, options: PlanOptions, opened: Mode
   const base = config.baseModel ? models.get(refKey(config.baseModel)) : undefined;
   const ordered = base ? [...all.filter((m) => m !== base), base] : all;
   const donor = base ?? all[0]!;
-  return { config, method, models: ordered, base, donor, numLayers: layerCounts.reduce((a, c) => a + c.count, 0), layerCounts, tensors, shards, totalBytes, warnings, tokenizer: vocabPlan?.output, chatTemplate };
+  return {
+    config, method, models: ordered, base, donor, numLayers: layerCounts.reduce((a, c) => a + c.count, 0), layerCounts, tensors, shards, totalBytes, warnings,
+    tokenizer: vocabPlan?.output, chatTemplate,
+  };
 }
