@@ -10,6 +10,10 @@ import type { ArchCheckpoint } from "../fixtures/arch-checkpoints.ts";
 import { tensorValues, writeModel } from "../fixtures/arch-write-model.ts";
 import type { FixtureModel } from "../fixtures/arch-write-model.ts";
 import { runMerge, tempDir } from "../helpers/run-merge.ts";
+import { runCli } from "../../src/cli/main.ts";
+import { nodeCliHost } from "../../runtimes/node/cli.ts";
+import { fsResolver } from "../../runtimes/node/fs-model.ts";
+import { FsOutputSink } from "../../runtimes/node/fs-sink.ts";
 import { readTensors, values } from "../helpers/safetensors-read.ts";
 
 const REQUIRED = [
@@ -201,6 +205,24 @@ describe("architectures that disagree", () => {
     const r = await runMerge(yaml, dir, join(dir, "out"), { allowCrimes: true });
     expect(r.warnings).toEqual(["merging different architectures (llama: LlamaForCausalLM (llama), mistral: MistralForCausalLM (mistral)) with --allow-crimes; every model is read with the LlamaForCausalLM layout of llama"]);
     expect(readConfig(join(dir, "out"))["architectures"]).toEqual(["LlamaForCausalLM"]);
+  });
+
+  it("the CLI refuses them without --allow-crimes and merges them with it", async () => {
+    const dir = setup();
+    const run = async (flags: string[]) => {
+      let stderr = "";
+      const host = nodeCliHost({
+        resolveModel: fsResolver(dir), readTextFile: async () => yaml, createSink: FsOutputSink.create,
+        stdout: () => {}, stderr: (t) => { stderr += t; }, stderrIsTTY: false, defaultThreads: 1,
+      });
+      return { code: await runCli(["merge", "c.yml", join(dir, `out${flags.length}`), ...flags], host), stderr };
+    };
+    const refused = await run([]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("error [E_ARCH_MISMATCH]: the models have different architectures");
+    const allowed = await run(["--allow-crimes"]);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stderr).toContain("warning: merging different architectures");
   });
 
   it("an unknown architecture falls back to names for every model", async () => {

@@ -1,7 +1,7 @@
 // Vocabulary merging end to end: the union vocabulary, every model's embedding rows permuted into
 // it (own row, the one model's, the base's, the mean, zero, padding), and a written tokenizer that
 // loads with @huggingface/tokenizers and encodes shared text as the base tokenizer does.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { fsResolver } from "../../runtimes/node/fs-model.ts";
 import { nodeThreadPool } from "../../runtimes/node/thread-pool.ts";
 import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 import { FIXTURE_HIDDEN } from "../fixtures/arch-checkpoints.ts";
+import { bpeTokenizerJson } from "../fixtures/arch-tokenizer-json.ts";
 import { tensorValues } from "../fixtures/arch-write-model.ts";
 import { runMerge, tempDir } from "../helpers/run-merge.ts";
 import { testKernels } from "../helpers/kernels.ts";
@@ -226,6 +227,24 @@ describe("tokenizer: other sources and token settings", () => {
     const x = storedRow("chat", EMBED, 42);
     const y = storedRow("ext", EMBED, 45);
     expect(row(b, 42)).toEqual(Array.from(x, (xi, i) => roundBf16(Math.fround(roundBf16(xi + y[i]!) / 2))));
+  });
+
+  it("source: a tokenizer-only directory that is not merged", async () => {
+    const d = tempDir();
+    writeFixtures(d);
+    mkdirSync(join(d, "tok"));
+    writeFileSync(join(d, "tok", "tokenizer.json"), JSON.stringify(bpeTokenizerJson(["help", "hello", "world"], [{ id: 41, content: "<|sys|>" }])));
+    const plan = await planOf(d, cfg("tokenizer:\n  source: tok"));
+    // ▁h ▁he ▁hel ▁help ▁hell ▁hello (30-35), ▁w ... ▁world (36-40), <|sys|> (41)
+    const v = plan.tokenizer!.vocab;
+    expect([v.get("▁help"), v.get("▁hello"), v.get("▁world"), v.get("<|sys|>")]).toEqual([33, 35, 40, 41]);
+    expect(plan.tokenizer!.size).toBe(42);
+    const b = await permuted(plan, EMBED, "base");
+    expect(row(b, 35)).toEqual(Array.from(storedRow("base", EMBED, 34))); // ▁hello: 34 in the models
+    expect(row(b, 40)).toEqual(Array.from(storedRow("base", EMBED, 39))); // ▁world: 39
+    expect(row(b, 41)).toEqual(Array.from(storedRow("base", EMBED, 40))); // <|sys|>: 40
+    expect(row(b, 33)).toEqual(new Array(H).fill(0)); // ▁help: no model has it
+    expect(plan.warnings).toContain(`1 token(s) of the output vocabulary are in none of the input models ("▁help"); their embedding rows are zero`);
   });
 
   it("tokens: force, a model's row, another token's row by text or id, and zero", async () => {
