@@ -128,6 +128,7 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
     writeModelCard: args.flags["write-model-card"] !== false,
     randomSeed,
     fixQuirks: args.flags["fix-quirks"] === true,
+    allowCrimes: args.flags["allow-crimes"] === true,
     threadPool: useWorkers ? host.threadPool : undefined,
     threadCount: threads,
     part,

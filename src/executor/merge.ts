@@ -41,6 +41,8 @@ export interface MergeOptions {
   readonly randomSeed?: number;
   /** Apply the documented fixes of MergeKit's quirks instead of reproducing them (docs/compat.md). */
   readonly fixQuirks?: boolean;
+  /** Merge models whose architectures differ (MergeKit's --allow-crimes); the donor's layout is used. */
+  readonly allowCrimes?: boolean;
   readonly onProgress?: (p: MergeProgress) => void;
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
@@ -186,7 +188,7 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
 async function mergeInto(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
-  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks }));
+  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes }));
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;
@@ -270,6 +272,7 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
         outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
         writeModelCard: options.writeModelCard ?? true, outputName: options.outputName, fixQuirks: options.fixQuirks ?? false,
+        allowCrimes: options.allowCrimes ?? false,
       }));
       files.push(partManifestName(part));
     } else {

@@ -1,6 +1,6 @@
 // Terminal text of `amalgam inspect`: a summary, then the tensors with the layers folded together
 // (`model.layers.{0-31}.mlp.up_proj.weight` when every layer has it with the same dtype and shape).
-import { layerTensorName, parseLayerName } from "../plan/structure.ts";
+import { parseLayerName } from "../plan/structure.ts";
 import { layerRanges } from "./layer-groups.ts";
 import type { InspectReport } from "./model-summary.ts";
 import type { TokenizerSummary } from "./tokenizer-info.ts";
@@ -40,7 +40,7 @@ export function foldedTensorRows(r: InspectReport): string[][] {
   }
   const sorted = order.map((k) => layerRows.get(k)!).sort((a, b) => Math.min(...a.layers) - Math.min(...b.layers) || (a.rest < b.rest ? -1 : a.rest > b.rest ? 1 : 0));
   for (const e of sorted) {
-    const name = e.layers.length === 1 ? layerTensorName(e.prefix, e.layers[0]!, e.rest) : `${e.prefix}.{${layerRanges(e.layers)}}.${e.rest}`;
+    const name = e.layers.length === 1 ? `${e.prefix}.${e.layers[0]!}.${e.rest}` : `${e.prefix}.{${layerRanges(e.layers)}}.${e.rest}`;
     emit(name, e.dtype, e.shape);
   }
   for (const t of post) emit(t.name, t.dtype, t.shape);

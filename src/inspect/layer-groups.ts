@@ -1,7 +1,7 @@
 // Which part of a model a tensor belongs to: before the layers (embeddings), a numbered layer, or
 // after the layers (final norm, lm_head), from the model's inferred structure.
 import { parseLayerName } from "../plan/structure.ts";
-import type { ModelStructure } from "../plan/structure.ts";
+import type { FlatStructure } from "./flat-structure.ts";
 
 export type GroupRole = "pre" | "layer" | "post";
 
@@ -12,7 +12,7 @@ export interface TensorGroup {
 }
 
 /** The group of `name`; without a structure, any `<prefix>.<n>.<rest>` name is layer n. */
-export function groupOf(name: string, structure: ModelStructure | undefined): TensorGroup {
+export function groupOf(name: string, structure: FlatStructure | undefined): TensorGroup {
   const l = parseLayerName(name);
   if (l && (structure === undefined || structure.prefix === undefined || l.prefix === structure.prefix)) return { role: "layer", layer: l.index };
   if (structure && !structure.pre.includes(name)) return { role: "post", layer: null };

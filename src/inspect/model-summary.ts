@@ -6,7 +6,8 @@ import type { ModelFiles } from "../io/model-files.ts";
 import { numel } from "../io/safetensors-header.ts";
 import type { ModelDirectory } from "../io/storage.ts";
 import { inferStructure } from "../plan/structure.ts";
-import type { ModelStructure } from "../plan/structure.ts";
+import { flatStructure } from "./flat-structure.ts";
+import type { FlatStructure } from "./flat-structure.ts";
 import { groupOf } from "./layer-groups.ts";
 import type { GroupRole } from "./layer-groups.ts";
 import { loadTokenizer } from "./tokenizer-info.ts";
@@ -49,7 +50,7 @@ export interface InspectReport {
 
 export interface OpenedModel {
   readonly files: ModelFiles;
-  readonly structure: ModelStructure | undefined;
+  readonly structure: FlatStructure | undefined;
   readonly warnings: string[];
 }
 
@@ -57,9 +58,9 @@ export interface OpenedModel {
 export async function openModel(dir: ModelDirectory): Promise<OpenedModel> {
   const files = await openModelFiles(dir);
   const warnings: string[] = [];
-  let structure: ModelStructure | undefined;
+  let structure: FlatStructure | undefined;
   try {
-    structure = inferStructure(files);
+    structure = flatStructure(inferStructure(files), files);
   } catch (e) {
     if (!(e instanceof AmalgamError)) throw e;
     warnings.push(`layer structure not inferred: ${e.message}`);
@@ -88,7 +89,7 @@ export async function inspectModel(dir: ModelDirectory): Promise<InspectReport> 
   return summarize(dir.ref, files, structure, tokenizer?.summary ?? null, [...warnings]);
 }
 
-export function summarize(ref: string, files: ModelFiles, structure: ModelStructure | undefined, tokenizer: TokenizerSummary | null, warnings: string[]): InspectReport {
+export function summarize(ref: string, files: ModelFiles, structure: FlatStructure | undefined, tokenizer: TokenizerSummary | null, warnings: string[]): InspectReport {
   const names = [...files.tensors.keys()].sort();
   const tensors: InspectTensor[] = names.map((n) => {
     const t = files.tensors.get(n)!;

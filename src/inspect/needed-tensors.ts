@@ -5,8 +5,9 @@
 // falls back to the tied input embedding, and embeddings of different vocabularies are cut.
 import type { MergeConfig, ModelRef } from "../config/types.ts";
 import { isDType } from "../dtype.ts";
-import { isEmbedName, layerTensorName } from "../plan/structure.ts";
-import type { ModelStructure } from "../plan/structure.ts";
+import { isEmbedName } from "../plan/structure.ts";
+import { layerName } from "./flat-structure.ts";
+import type { FlatStructure } from "./flat-structure.ts";
 import { fixFor } from "./check-problem.ts";
 import type { CheckProblem } from "./check-problem.ts";
 import type { OpenedModel } from "./model-summary.ts";
@@ -19,7 +20,7 @@ function listNames(names: readonly string[]): string {
   return names.length > MAX_LISTED ? `${shown} and ${names.length - MAX_LISTED} more` : shown;
 }
 
-interface Source { readonly ref: string; readonly structure: ModelStructure; readonly opened: OpenedModel; readonly start: number; readonly end: number; readonly path: string }
+interface Source { readonly ref: string; readonly structure: FlatStructure; readonly opened: OpenedModel; readonly start: number; readonly end: number; readonly path: string }
 
 /** The tensors each slice needs, checked in every source: missing tensors, shapes, dtypes. */
 export function checkTensors(config: MergeConfig, opened: ReadonlyMap<string, OpenedModel>, problems: CheckProblem[], warnings: string[]): void {
@@ -96,7 +97,7 @@ export function checkTensors(config: MergeConfig, opened: ReadonlyMap<string, Op
     if (isEmbedName(out) && present.every((t) => t.shape.length === 2)) vocabNotes.add(`"${out}": ${desc}`);
     else shapeIssues.push(`"${out}": ${desc}`);
   };
-  const union = (srcs: readonly Source[], pick: (s: ModelStructure) => readonly string[]) => [...new Set(srcs.flatMap((s) => pick(s.structure)))].sort();
+  const union = (srcs: readonly Source[], pick: (s: FlatStructure) => readonly string[]) => [...new Set(srcs.flatMap((s) => pick(s.structure)))].sort();
   const first = slices[0]!;
   const last = slices[slices.length - 1]!;
   for (const n of union(first, (s) => s.pre)) need(n, first.map(() => n), first);
@@ -105,7 +106,7 @@ export function checkTensors(config: MergeConfig, opened: ReadonlyMap<string, Op
     const lead = srcs[0]!;
     for (let k = 0; k < lead.end - lead.start; k++) {
       for (const rest of lead.structure.layers[lead.start + k] ?? []) {
-        need(layerTensorName(lead.structure.prefix!, outLayer, rest), srcs.map((s) => layerTensorName(s.structure.prefix ?? lead.structure.prefix!, s.start + k, rest)), srcs);
+        need(layerName(lead.structure, rest, outLayer), srcs.map((s) => layerName(s.structure, rest, s.start + k)), srcs);
       }
       outLayer++;
     }
@@ -119,7 +120,7 @@ export function checkTensors(config: MergeConfig, opened: ReadonlyMap<string, Op
       for (let k = 0; k < lead.end - lead.start; k++) {
         const have = new Set(lead.structure.layers[lead.start + k] ?? []);
         for (const rest of s.structure.layers[s.start + k] ?? []) {
-          if (!have.has(rest)) extra.set(s.ref, [...(extra.get(s.ref) ?? []), layerTensorName(s.structure.prefix!, s.start + k, rest)]);
+          if (!have.has(rest)) extra.set(s.ref, [...(extra.get(s.ref) ?? []), layerName(s.structure, rest, s.start + k)]);
         }
       }
     }

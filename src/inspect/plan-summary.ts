@@ -36,7 +36,7 @@ export function summarizePlan(plan: MergePlan, part?: { readonly index: number; 
   return {
     config: plan.config.file,
     method: plan.method.name,
-    models: plan.models.map((m) => ({ model: m.ref.text, layers: m.structure.numLayers, tensors: m.files.tensors.size, base: m === plan.base, donor: m === plan.donor })),
+    models: plan.models.map((m) => ({ model: m.ref.text, layers: m.structure.modules.reduce((a, x) => a + x.numLayers, 0), tensors: m.files.tensors.size, base: m === plan.base, donor: m === plan.donor })),
     layers: plan.numLayers,
     tensors: plan.tensors.length,
     bytes: plan.totalBytes,

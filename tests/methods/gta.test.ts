@@ -104,9 +104,10 @@ interface FixtureTensor {
 }
 
 /** Writes a one-layer float32 llama-shaped model (config.json + model.safetensors). */
+/** A llama-named checkpoint with only some of llama's tensors: an unknown architecture, so its layout is inferred from names. */
 function writeModel(dir: string, tensors: Record<string, FixtureTensor>): string {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", num_hidden_layers: 1, hidden_size: 4, vocab_size: 6, torch_dtype: "float32" }));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["PartialLlamaForTests"], model_type: "partial_llama", num_hidden_layers: 1, hidden_size: 4, vocab_size: 6, torch_dtype: "float32" }));
   const layout = layoutFile(Object.entries(tensors).map(([name, t]) => ({ name, dtype: "F32" as const, shape: t.shape })));
   const parts = [layout.header, ...layout.order.map((s) => new Uint8Array(Float32Array.from(tensors[s.name]!.data).buffer))];
   writeFileSync(join(dir, "model.safetensors"), Buffer.concat(parts));
