@@ -299,12 +299,12 @@ describe("task-arithmetic family: mixed input dtypes without dtype:", () => {
     const { buildPlan } = await import("../../src/plan/build-plan.ts");
     const { parseMergeConfig } = await import("../../src/config/parse-config.ts");
     const { fsResolver } = await import("../../runtimes/node/fs-model.ts");
-    const { resolve } = await import("node:path");
-    const models = resolve(import.meta.dirname, "..", "..", "..", "shared", "vectors", "models");
-    const { existsSync } = await import("node:fs");
-    expect(existsSync(models), "../shared/vectors/models (beside the repository, also in CI)").toBe(true);
-    const yaml = `merge_method: task_arithmetic\nbase_model: tiny-fp16/base\nmodels:\n  - model: tiny-bf16/ft_dense\n    parameters: {weight: 0.5}\n`;
-    const plan = await buildPlan(parseMergeConfig(yaml), { resolveModel: fsResolver(models) });
+    const { makeModels } = await import("../merge/harness.ts");
+    const fx = makeModels({ base: { variant: "base", dtype: "fp16" }, ft: { variant: "ft_dense", dtype: "bf16" } });
+    const yaml = `merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: ft\n    parameters: {weight: 0.5}\n`;
+    const plan = await buildPlan(parseMergeConfig(yaml), { resolveModel: fsResolver(fx.root) });
     expect(new Set(plan.tensors.map((t) => t.workingDtype))).toEqual(new Set(["F16"]));
+    const linear = await buildPlan(parseMergeConfig(yaml.replace("task_arithmetic", "linear").replace("base_model: base\n", "")), { resolveModel: fsResolver(fx.root) });
+    expect(new Set(linear.tensors.map((t) => t.workingDtype))).toEqual(new Set(["BF16"]));
   });
 });
