@@ -29,8 +29,43 @@ function parseGnuTime(text) {
   };
 }
 
+/** Busy CPU seconds of the whole machine so far (all CPUs; /proc/stat), or null off Linux. */
+export function machineBusyS() {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6];
+    return busy / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+function sleepMs(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /**
- * Runs `node SCRIPT ARGS...` and returns { wallS, maxRssBytes, userS, sysS, stdout }.
+ * Waits (up to maxS seconds) until the machine is idle: fewer than `threshold` CPUs busy over a
+ * 2-second window. On a shared machine this starts each sample in a lull. Returns
+ * { waitedS, quiet, busyCpus } (busyCpus of the last window; null off Linux).
+ */
+export function waitQuiet(maxS, threshold = 0.3) {
+  const t0 = performance.now();
+  let busyCpus = null;
+  for (;;) {
+    const a = machineBusyS();
+    if (a === null) return { waitedS: 0, quiet: false, busyCpus: null };
+    sleepMs(2000);
+    busyCpus = (machineBusyS() - a) / 2;
+    const waitedS = (performance.now() - t0) / 1000;
+    if (busyCpus < threshold) return { waitedS, quiet: true, busyCpus };
+    if (waitedS >= maxS) return { waitedS, quiet: false, busyCpus };
+  }
+}
+
+/**
+ * Runs `node SCRIPT ARGS...` and returns { wallS, maxRssBytes, userS, sysS, othersCpuS, stdout }.
  * Throws with the child's stderr when it fails.
  */
 export function measureNode(script, args, { cwd, method = rssMethod(), nodeArgs = [] } = {}) {
@@ -45,14 +80,18 @@ export function measureNode(script, args, { cwd, method = rssMethod(), nodeArgs 
     cmd = process.execPath;
     argv = [...nodeArgs, join(HERE, "rss-wrap.js"), stats, script, ...args];
   }
+  const busy0 = machineBusyS();
   const t0 = performance.now();
   const r = spawnSync(cmd, argv, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   const wallS = (performance.now() - t0) / 1000;
+  const busy1 = machineBusyS();
   try {
     if (r.status !== 0) throw new Error(`${script} ${args.join(" ")} failed (exit ${r.status ?? r.signal}):\n${r.stderr}`);
     const text = readFileSync(stats, "utf8");
     const s = method === "gnu-time" ? parseGnuTime(text) : JSON.parse(text);
-    return { wallS, maxRssBytes: s.maxRssKiB * 1024, userS: s.userS, sysS: s.sysS, stdout: r.stdout, stderr: r.stderr };
+    // CPU time the rest of the machine used meanwhile (other processes, plus kernel write-back)
+    const othersCpuS = busy0 === null || busy1 === null ? null : Math.max(0, busy1 - busy0 - s.userS - s.sysS);
+    return { wallS, maxRssBytes: s.maxRssKiB * 1024, userS: s.userS, sysS: s.sysS, othersCpuS, stdout: r.stdout, stderr: r.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

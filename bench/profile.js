@@ -101,7 +101,65 @@ async function phases(configText, outDir) {
   };
 }
 
+/** Function index -> export name, from the module's import and export sections. */
+function wasmExportNames(bytes) {
+  let p = 8;
+  const leb = () => {
+    let r = 0;
+    let shift = 0;
+    for (;;) {
+      const b = bytes[p++];
+      r += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return r;
+      shift += 7;
+    }
+  };
+  const name = () => {
+    const n = leb();
+    const t = Buffer.from(bytes.subarray(p, p + n)).toString("utf8");
+    p += n;
+    return t;
+  };
+  const limits = () => {
+    const flags = bytes[p++];
+    leb();
+    if (flags & 1) leb();
+  };
+  const names = new Map();
+  let importedFuncs = 0;
+  while (p < bytes.length) {
+    const id = bytes[p++];
+    const size = leb();
+    const end = p + size;
+    if (id === 2) {
+      for (let n = leb(); n > 0; n--) {
+        name();
+        name();
+        const kind = bytes[p++];
+        if (kind === 0) {
+          leb();
+          importedFuncs++;
+        } else if (kind === 1) {
+          p++;
+          limits();
+        } else if (kind === 2) limits();
+        else p += 2;
+      }
+    } else if (id === 7) {
+      for (let n = leb(); n > 0; n--) {
+        const nm = name();
+        const kind = bytes[p++];
+        const idx = leb();
+        if (kind === 0) names.set(idx, nm);
+      }
+    }
+    p = end;
+  }
+  return { names, importedFuncs };
+}
+
 function cpuProfile(configPath, outDir, profDir, top) {
+  const { names: wasmNames } = wasmExportNames(readFileSync(join(REPO, "build", "amalgam.wasm")));
   rmSync(profDir, { recursive: true, force: true });
   mkdirSync(profDir, { recursive: true });
   const r = spawnSync(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, join(REPO, "bin", "amalgam.js"), "merge", configPath, outDir, "--quiet"], { cwd: REPO, encoding: "utf8" });
@@ -118,7 +176,8 @@ function cpuProfile(configPath, outDir, profDir, top) {
     total += ms;
     const cf = n.callFrame;
     const where = cf.url ? `${cf.url.replace(pathToFileURL(REPO).href + "/", "")}:${cf.lineNumber + 1}` : "";
-    const key = `${cf.functionName || "(anonymous)"} ${where}`.trim();
+    const wf = /^wasm-function\[(\d+)\]$/.exec(cf.functionName);
+    const key = wf ? `wasm ${wasmNames.get(Number(wf[1])) ?? cf.functionName} (kernel)` : `${cf.functionName || "(anonymous)"} ${where}`.trim();
     byFn.set(key, (byFn.get(key) ?? 0) + ms);
   }
   const rows = [...byFn].map(([fn, ms]) => ({ fn, ms, pct: (100 * ms) / total })).sort((a, b) => b.ms - a.ms).slice(0, top);

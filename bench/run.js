@@ -4,7 +4,10 @@
 // output bytes with plain file I/O, no math), with a cold page cache (when it can be dropped)
 // and a warm one. Prints a table and writes .cache/bench/results.json.
 //
-//   npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--json FILE]
+//   npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--json FILE]
+//
+// --wait-quiet S: before each sample, wait up to S seconds for the machine to be idle (a shared
+// machine's other work inflates wall times; every sample records the CPU time others used).
 //
 // Cases: linear of 3 fine-tunes; ties of base + 3 (densities 0.5/0.7/0.3) when the build has a
 // `ties` method; linear at 2x the layers (the scaling check: time ~2x, peak RSS flat).
@@ -14,7 +17,7 @@ import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { BENCH_ROOT, VARIANTS, ensureModels } from "./make-models.js";
-import { dropCaches, measureNode, pageCacheBytes, rssMethod, syncDisks, warmFiles } from "./measure.js";
+import { dropCaches, measureNode, pageCacheBytes, rssMethod, syncDisks, waitQuiet, warmFiles } from "./measure.js";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = join(REPO, "bin", "amalgam.js");
@@ -24,7 +27,7 @@ const FINETUNES = ["ft_dense", "ft_sparse", "ft_rows"];
 const MERGEKIT = { linear: { wallS: 37.7, rssGiB: 4.4 }, ties: { wallS: 204, rssGiB: 5.4 } };
 
 function parseArgs(argv) {
-  const o = { repeat: 3, cold: true, warm: true, scale: true, only: null, json: join(BENCH_ROOT, "results.json") };
+  const o = { repeat: 3, cold: true, warm: true, scale: true, only: null, waitQuiet: 0, json: join(BENCH_ROOT, "results.json") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--repeat") o.repeat = Number(argv[++i]);
@@ -33,8 +36,9 @@ function parseArgs(argv) {
     else if (a === "--no-scale") o.scale = false;
     else if (a === "--only") o.only = String(argv[++i]).split(",");
     else if (a === "--json") o.json = argv[++i];
+    else if (a === "--wait-quiet") o.waitQuiet = Number(argv[++i]);
     else if (a === "--help" || a === "-h") {
-      console.log("usage: npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--json FILE]");
+      console.log("usage: npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--json FILE]");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -87,10 +91,11 @@ function machine() {
 }
 
 /** One measured sample of the floor or the merge for a case. */
-function runOnce(kind, c, mode, outRoot, rssHow) {
+function runOnce(kind, c, mode, outRoot, rssHow, quietS) {
   const out = join(outRoot, `${c.id}-${mode}-${kind}`);
   rmSync(out, { recursive: true, force: true });
   syncDisks();
+  const quiet = quietS > 0 ? waitQuiet(quietS) : null;
   if (mode === "cold") {
     const why = dropCaches();
     if (why) throw new Error(`could not drop the page cache: ${why}`);
@@ -107,14 +112,17 @@ function runOnce(kind, c, mode, outRoot, rssHow) {
   }
   rmSync(out, { recursive: true, force: true });
   const phases = kind === "floor" ? JSON.parse(r.stdout.trim().split("\n").at(-1)) : undefined;
-  return { wallS: r.wallS, maxRssBytes: r.maxRssBytes, userS: r.userS, sysS: r.sysS, loadavg1: loadavg, ...(phases ? { phases: { readS: phases.readS, writeS: phases.writeS, fsyncS: phases.fsyncS } } : {}) };
+  return { wallS: r.wallS, maxRssBytes: r.maxRssBytes, userS: r.userS, sysS: r.sysS, othersCpuS: r.othersCpuS, loadavg1: loadavg, ...(quiet ? { waitedS: quiet.waitedS, startedQuiet: quiet.quiet } : {}), ...(phases ? { phases: { readS: phases.readS, writeS: phases.writeS, fsyncS: phases.fsyncS } } : {}) };
 }
 
 const fmtS = (s) => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s.toFixed(2));
 const mib = (b) => (b / 2 ** 20).toFixed(0);
 
 function summarize(samples) {
-  return { wallS: median(samples.map((s) => s.wallS)), minWallS: Math.min(...samples.map((s) => s.wallS)), maxRssBytes: Math.max(...samples.map((s) => s.maxRssBytes)) };
+  return {
+    wallS: median(samples.map((s) => s.wallS)), minWallS: Math.min(...samples.map((s) => s.wallS)),
+    cpuS: median(samples.map((s) => s.userS + s.sysS)), maxRssBytes: Math.max(...samples.map((s) => s.maxRssBytes)),
+  };
 }
 
 async function main() {
@@ -171,27 +179,28 @@ async function main() {
       const floor = [];
       const mergeRuns = [];
       for (let i = 0; i < opt.repeat; i++) {
-        floor.push(runOnce("floor", c, mode, outRoot, rssHow));
-        mergeRuns.push(runOnce("merge", c, mode, outRoot, rssHow));
+        floor.push(runOnce("floor", c, mode, outRoot, rssHow, opt.waitQuiet));
+        mergeRuns.push(runOnce("merge", c, mode, outRoot, rssHow, opt.waitQuiet));
         const f = floor.at(-1);
         const m = mergeRuns.at(-1);
-        log(`  ${c.id} ${mode} #${i + 1}: floor ${fmtS(f.wallS)} s (read ${f.phases.readS}, write ${f.phases.writeS}, fsync ${f.phases.fsyncS}), merge ${fmtS(m.wallS)} s, ${mib(m.maxRssBytes)} MiB (load ${m.loadavg1.toFixed(2)})`);
+        log(`  ${c.id} ${mode} #${i + 1}: floor ${fmtS(f.wallS)} s (read ${f.phases.readS}, write ${f.phases.writeS}, fsync ${f.phases.fsyncS}), merge ${fmtS(m.wallS)} s, ${mib(m.maxRssBytes)} MiB (CPU s used by others during floor/merge: ${f.othersCpuS?.toFixed(1) ?? "?"}/${m.othersCpuS?.toFixed(1) ?? "?"}${m.waitedS !== undefined ? `; waited ${f.waitedS.toFixed(0)}/${m.waitedS.toFixed(0)} s for quiet` : ""})`);
       }
       const fs = summarize(floor);
       const ms = summarize(mergeRuns);
       results.push({
         case: c.id, method: c.method, scale: c.scale, layers: c.layers, cache: mode, inputBytes: c.inputBytes, outputBytes: c.outputBytes,
-        floor: { ...fs, samples: floor }, merge: { ...ms, samples: mergeRuns }, ratioToFloor: ms.wallS / fs.wallS,
+        floor: { ...fs, samples: floor }, merge: { ...ms, samples: mergeRuns }, ratioToFloor: ms.wallS / fs.wallS, bestRatioToFloor: ms.minWallS / fs.minWallS,
       });
     }
   }
 
   // --- report ----------------------------------------------------------------------------------
   const lines = [];
-  lines.push("| case | layers | input GB | cache | floor s | merge s | merge / floor | input GB/s | floor peak RSS MiB | merge peak RSS MiB |");
+  lines.push("| case | layers | input GB | cache | floor s | merge s | merge / floor | merge CPU s (user+sys) | floor peak RSS MiB | merge peak RSS MiB |");
   lines.push("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
-    lines.push(`| ${r.case} | ${r.layers} | ${(r.inputBytes / 1e9).toFixed(2)} | ${r.cache} | ${fmtS(r.floor.wallS)} | ${fmtS(r.merge.wallS)} | ${r.ratioToFloor.toFixed(2)}x | ${(r.inputBytes / 1e9 / r.merge.wallS).toFixed(2)} | ${mib(r.floor.maxRssBytes)} | ${mib(r.merge.maxRssBytes)} |`);
+    const both = (a, b) => (opt.repeat > 1 ? `${a} (${b})` : a);
+    lines.push(`| ${r.case} | ${r.layers} | ${(r.inputBytes / 1e9).toFixed(2)} | ${r.cache} | ${both(fmtS(r.floor.wallS), fmtS(r.floor.minWallS))} | ${both(fmtS(r.merge.wallS), fmtS(r.merge.minWallS))} | ${both(`${r.ratioToFloor.toFixed(2)}x`, `${r.bestRatioToFloor.toFixed(2)}x`)} | ${fmtS(r.merge.cpuS)} | ${mib(r.floor.maxRssBytes)} | ${mib(r.merge.maxRssBytes)} |`);
   }
   const scaling = [];
   for (const mode of modes) {
@@ -207,7 +216,8 @@ async function main() {
     if (mk && r.scale === 1 && r.cache === "cold") vsMergekit.push({ case: r.case, mergekitWallS: mk.wallS, speedup: mk.wallS / r.merge.wallS, mergekitRssGiB: mk.rssGiB });
   }
 
-  console.log(`\nAmalgam benchmark (${started}, commit ${gitCommit() ?? "?"}); median of ${opt.repeat} run(s); peak RSS is the max over runs (${rssHow})`);
+  const times = opt.repeat > 1 ? `times: median (best) of ${opt.repeat} runs` : "times: 1 run";
+  console.log(`\nAmalgam benchmark (${started}, commit ${gitCommit() ?? "?"}); ${times}; peak RSS: max over runs (${rssHow})`);
   const m = machine();
   console.log(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, ${m.memGiB} GiB, ${m.os}, node ${m.node}\n`);
   console.log(lines.join("\n"));
@@ -218,6 +228,11 @@ async function main() {
     }
   }
   for (const v of vsMergekit) console.log(`\nvs MergeKit (issue 4's cold numbers, not measured here): ${v.case} ${v.mergekitWallS} s -> ${fmtS(v.mergekitWallS / v.speedup)} s, ${v.speedup.toFixed(1)}x faster`);
+  const samples = results.flatMap((r) => [...r.floor.samples, ...r.merge.samples]).filter((x) => x.othersCpuS !== null);
+  const busiest = samples.reduce((a, x) => (x.othersCpuS / x.wallS > a.othersCpuS / a.wallS ? x : a), { othersCpuS: 0, wallS: 1 });
+  if (busiest.othersCpuS / busiest.wallS > 0.1) {
+    notes.push(`noise: other processes (and kernel write-back) used up to ${busiest.othersCpuS.toFixed(1)} CPU s during a ${busiest.wallS.toFixed(1)} s run (samples in the JSON); prefer the best times`);
+  }
   for (const n of notes) console.log(`\n${n}`);
 
   const report = {
