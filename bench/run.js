@@ -4,10 +4,12 @@
 // output bytes with plain file I/O, no math), with a cold page cache (when it can be dropped)
 // and a warm one. Prints a table and writes .cache/bench/results.json.
 //
-//   npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--json FILE]
+//   npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--nice N] [--json FILE]
 //
 // --wait-quiet S: before each sample, wait up to S seconds for the machine to be idle (a shared
 // machine's other work inflates wall times; every sample records the CPU time others used).
+// --nice N: run this process and the measured children at scheduling priority N (negative values
+// need root), so that other processes on a shared machine take less of the CPUs from them.
 //
 // Cases: linear of 3 fine-tunes; ties of base + 3 (densities 0.5/0.7/0.3) when the build has a
 // `ties` method; linear at 2x the layers (the scaling check: time ~2x, peak RSS flat).
@@ -27,7 +29,7 @@ const FINETUNES = ["ft_dense", "ft_sparse", "ft_rows"];
 const MERGEKIT = { linear: { wallS: 37.7, rssGiB: 4.4 }, ties: { wallS: 204, rssGiB: 5.4 } };
 
 function parseArgs(argv) {
-  const o = { repeat: 3, cold: true, warm: true, scale: true, only: null, waitQuiet: 0, json: join(BENCH_ROOT, "results.json") };
+  const o = { repeat: 3, cold: true, warm: true, scale: true, only: null, waitQuiet: 0, nice: null, json: join(BENCH_ROOT, "results.json") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--repeat") o.repeat = Number(argv[++i]);
@@ -37,8 +39,9 @@ function parseArgs(argv) {
     else if (a === "--only") o.only = String(argv[++i]).split(",");
     else if (a === "--json") o.json = argv[++i];
     else if (a === "--wait-quiet") o.waitQuiet = Number(argv[++i]);
+    else if (a === "--nice") o.nice = Number(argv[++i]);
     else if (a === "--help" || a === "-h") {
-      console.log("usage: npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--json FILE]");
+      console.log("usage: npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--nice N] [--json FILE]");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -127,6 +130,7 @@ function summarize(samples) {
 
 async function main() {
   const opt = parseArgs(process.argv.slice(2));
+  if (opt.nice !== null) os.setPriority(opt.nice); // children inherit it
   const index = join(REPO, "dist", "src", "index.js");
   if (!existsSync(index) || !existsSync(join(REPO, "dist", "runtimes", "node", "cli.js"))) {
     throw new Error(`no build in ${join(REPO, "dist")}; run "npm run build" first`);
@@ -219,7 +223,7 @@ async function main() {
   const times = opt.repeat > 1 ? `times: median (best) of ${opt.repeat} runs` : "times: 1 run";
   console.log(`\nAmalgam benchmark (${started}, commit ${gitCommit() ?? "?"}); ${times}; peak RSS: max over runs (${rssHow})`);
   const m = machine();
-  console.log(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, ${m.memGiB} GiB, ${m.os}, node ${m.node}\n`);
+  console.log(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, ${m.memGiB} GiB, ${m.os}, node ${m.node}${opt.nice !== null ? `; ran at nice ${opt.nice}` : ""}\n`);
   console.log(lines.join("\n"));
   if (scaling.length) {
     console.log("\nScaling (linear, 2x layers vs 1x):");
@@ -236,7 +240,7 @@ async function main() {
   for (const n of notes) console.log(`\n${n}`);
 
   const report = {
-    started, finished: new Date().toISOString(), commit: gitCommit(), machine: m, rssMethod: rssHow, repeat: opt.repeat,
+    started, finished: new Date().toISOString(), commit: gitCommit(), machine: m, rssMethod: rssHow, repeat: opt.repeat, nice: os.getPriority(), waitQuietS: opt.waitQuiet,
     loadavgStart: load0, loadavgEnd: os.loadavg(), pageCacheBytesEnd: pageCacheBytes(),
     methods, cold: modes.includes("cold") ? "measured" : `not available: ${coldWhy}`, notes,
     results, scaling, vsMergekit, table: lines.join("\n"),
