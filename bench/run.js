@@ -124,7 +124,7 @@ const mib = (b) => (b / 2 ** 20).toFixed(0);
 function summarize(samples) {
   return {
     wallS: median(samples.map((s) => s.wallS)), minWallS: Math.min(...samples.map((s) => s.wallS)),
-    cpuS: median(samples.map((s) => s.userS + s.sysS)), maxRssBytes: Math.max(...samples.map((s) => s.maxRssBytes)),
+    cpuS: median(samples.map((s) => s.userS + s.sysS)), userS: median(samples.map((s) => s.userS)), maxRssBytes: Math.max(...samples.map((s) => s.maxRssBytes)),
   };
 }
 
@@ -211,7 +211,7 @@ async function main() {
     const a = results.find((r) => r.case === "linear-x1" && r.cache === mode);
     const b = results.find((r) => r.case === "linear-x2" && r.cache === mode);
     if (a && b) {
-      scaling.push({ cache: mode, bytesRatio: b.inputBytes / a.inputBytes, timeRatio: b.merge.wallS / a.merge.wallS, floorTimeRatio: b.floor.wallS / a.floor.wallS, rssRatio: b.merge.maxRssBytes / a.merge.maxRssBytes, rssX1Bytes: a.merge.maxRssBytes, rssX2Bytes: b.merge.maxRssBytes });
+      scaling.push({ cache: mode, bytesRatio: b.inputBytes / a.inputBytes, timeRatio: b.merge.wallS / a.merge.wallS, userCpuRatio: b.merge.userS / a.merge.userS, floorTimeRatio: b.floor.wallS / a.floor.wallS, rssRatio: b.merge.maxRssBytes / a.merge.maxRssBytes, rssX1Bytes: a.merge.maxRssBytes, rssX2Bytes: b.merge.maxRssBytes });
     }
   }
   const vsMergekit = [];
@@ -228,10 +228,13 @@ async function main() {
   if (scaling.length) {
     console.log("\nScaling (linear, 2x layers vs 1x):");
     for (const s of scaling) {
-      console.log(`  ${s.cache}: input bytes x${s.bytesRatio.toFixed(2)}, merge time x${s.timeRatio.toFixed(2)} (floor x${s.floorTimeRatio.toFixed(2)}), peak RSS ${mib(s.rssX1Bytes)} -> ${mib(s.rssX2Bytes)} MiB (x${s.rssRatio.toFixed(2)})`);
+      console.log(`  ${s.cache}: input bytes x${s.bytesRatio.toFixed(2)}, merge time x${s.timeRatio.toFixed(2)} (floor x${s.floorTimeRatio.toFixed(2)}), merge user CPU x${s.userCpuRatio.toFixed(2)}, peak RSS ${mib(s.rssX1Bytes)} -> ${mib(s.rssX2Bytes)} MiB (x${s.rssRatio.toFixed(2)})`);
     }
   }
-  for (const v of vsMergekit) console.log(`\nvs MergeKit (issue 4's cold numbers, not measured here): ${v.case} ${v.mergekitWallS} s -> ${fmtS(v.mergekitWallS / v.speedup)} s, ${v.speedup.toFixed(1)}x faster`);
+  for (const v of vsMergekit) {
+    const how = v.speedup >= 1 ? `${v.speedup.toFixed(1)}x faster` : `${(1 / v.speedup).toFixed(1)}x slower`;
+    console.log(`\nvs MergeKit (issue 4's cold numbers, not measured here): ${v.case} ${v.mergekitWallS} s -> ${fmtS(v.mergekitWallS / v.speedup)} s, ${how}`);
+  }
   const samples = results.flatMap((r) => [...r.floor.samples, ...r.merge.samples]).filter((x) => x.othersCpuS !== null);
   const busiest = samples.reduce((a, x) => (x.othersCpuS / x.wallS > a.othersCpuS / a.wallS ? x : a), { othersCpuS: 0, wallS: 1 });
   if (busiest.othersCpuS / busiest.wallS > 0.1) {
