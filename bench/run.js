@@ -18,13 +18,13 @@ import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, readdirSync } f
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { FINETUNES, linearYaml, tiesYaml } from "./configs.js";
 import { BENCH_ROOT, VARIANTS, ensureModels } from "./make-models.js";
 import { dropCaches, measureNode, pageCacheBytes, rssMethod, syncDisks, waitQuiet, warmFiles } from "./measure.js";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = join(REPO, "bin", "amalgam.js");
 const FLOOR = join(REPO, "bench", "floor.js");
-const FINETUNES = ["ft_dense", "ft_sparse", "ft_rows"];
 /** Issue 4's MergeKit numbers on a machine of this kind (cold cache), quoted, not measured here. */
 const MERGEKIT = { linear: { wallS: 37.7, rssGiB: 4.4 }, ties: { wallS: 204, rssGiB: 5.4 } };
 
@@ -47,20 +47,6 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error(`--repeat: expected a positive integer`);
   return o;
-}
-
-function linearYaml(dirs) {
-  const w = [0.5, 0.3, 0.2];
-  return ["merge_method: linear", "models:", ...FINETUNES.flatMap((v, i) => [`  - model: ${JSON.stringify(dirs[v])}`, `    parameters: {weight: ${w[i]}}`]), "dtype: bfloat16", ""].join("\n");
-}
-
-function tiesYaml(dirs) {
-  const p = [[0.5, 0.5], [0.3, 0.7], [0.2, 0.3]];
-  return [
-    "merge_method: ties", `base_model: ${JSON.stringify(dirs.base)}`, "models:",
-    ...FINETUNES.flatMap((v, i) => [`  - model: ${JSON.stringify(dirs[v])}`, `    parameters: {weight: ${p[i][0]}, density: ${p[i][1]}}`]),
-    "dtype: bfloat16", "",
-  ].join("\n");
 }
 
 const median = (xs) => {
