@@ -2,7 +2,8 @@
 // machine's WebGPU adapter (lavapipe in CI, a real GPU on the device machine) and compares every
 // result with the WASM kernels bit for bit. Prints one line per case and a JSON summary last.
 // Exit code 0 when every case passed, 1 when one failed, 2 when there is no adapter.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DType } from "../../src/dtype.ts";
 import { DTYPES } from "../../src/dtype.ts";
@@ -19,6 +20,10 @@ import type { F32Buf } from "../../src/kernels/kernels.ts";
 import { toDType } from "../../src/kernels/scalar.ts";
 import { getMethod } from "../../src/methods/registry.ts";
 import type { MergeContext, MergeInput, ParamValues } from "../../src/methods/types.ts";
+import { merge } from "../../src/executor/merge.ts";
+import { fsResolver } from "../node/fs-model.ts";
+import { FsOutputSink } from "../node/fs-sink.ts";
+import { loadKernelModule } from "../node/wasm.ts";
 import { probeFloat } from "./gpu-probe.ts";
 
 declare const Deno: { args: string[]; exit(code: number): never };
@@ -234,14 +239,28 @@ async function checkFlags(g: GpuKernels, tag: string): Promise<void> {
   }
 }
 
+/** A whole golden merge with --device gpu and tiny chunks (every tensor crosses chunk boundaries). */
+async function checkGolden(name: string, reference: string): Promise<void> {
+  const golden = join(ROOT, "tests", "golden");
+  const out = join(mkdtempSync(join(tmpdir(), "amalgam-gpu-")), name);
+  const r = await merge(readFileSync(join(golden, "configs", `${name}.yml`), "utf8"), {
+    resolveModel: fsResolver(golden), sink: await FsOutputSink.create(out), kernels: await loadKernelModule(),
+    outputName: name, device: "gpu", gpuChunkElements: SEGMENT,
+  });
+  const same = readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(golden, reference, name, "model.safetensors")));
+  const onGpu = r.gpu?.tensors ?? 0;
+  report(`golden ${name} with --device gpu, ${SEGMENT}-element chunks`, same && onGpu === r.plan.tensors.length, `${onGpu}/${r.plan.tensors.length} tensors on the GPU, ${same ? "same bytes" : "DIFFERENT bytes"}`);
+}
+
 async function main(): Promise<void> {
   const gpu = navigatorGpu();
-  const big = gpu ? await GpuKernels.open(gpu) : undefined;
-  if (!big) {
+  const adapter = gpu ? await GpuKernels.adapter(gpu) : undefined;
+  if (!adapter) {
     console.log(JSON.stringify({ adapter: null }));
     Deno.exit(2);
   }
-  const small = (await GpuKernels.open(gpu!, { chunkElements: SEGMENT }))!;
+  const big = await GpuKernels.open(adapter);
+  const small = await GpuKernels.open((await GpuKernels.adapter(gpu!))!, { chunkElements: SEGMENT });
   const probe = await probeFloat(big.device);
   console.log(`adapter: ${big.adapter.description} (fallback: ${big.adapter.isFallback}); ${JSON.stringify(probe)}`);
   const k = await Kernels.instantiate(new WebAssembly.Module(readFileSync(join(ROOT, "build", "amalgam.wasm"))));
@@ -285,6 +304,10 @@ async function main(): Promise<void> {
     await checkMethod(big, k, "ties", n, dtype, [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }, { weight: 0.2, density: 0.3 }], { normalize: 1, lambda: 1 }, 0, near, "medium");
   }
   await checkMethod(small, k, "ties", 40, "BF16", [{}, { weight: 0.5, density: 0.01 }], { normalize: 1 }, 0, [values(40, 1), values(40, 2)], "small");
+
+  await checkGolden("linear", "reference");
+  await checkGolden("task_arithmetic", "reference");
+  await checkGolden("ties", "reference-stable");
 
   const failed = results.filter((r) => !r.ok);
   console.log(JSON.stringify({ adapter: big.adapter, probe, passed: results.length - failed.length, failed: failed.length, failures: failed.slice(0, 20) }));

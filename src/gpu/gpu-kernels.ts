@@ -96,13 +96,8 @@ export class GpuKernels {
     device.lost?.then((info) => { this.lostMessage = info.message || info.reason || "device lost"; }, () => {});
   }
 
-  /**
-   * Opens a device on `gpu`'s adapter (high-performance preference) and compiles every kernel.
-   * Undefined when there is no adapter.
-   */
-  static async open(gpu: GpuLike, options: GpuKernelsOptions = {}): Promise<GpuKernels | undefined> {
-    const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-    if (!adapter) return undefined;
+  /** Opens a device on `adapter` and compiles every kernel. */
+  static async open(adapter: GpuAdapterLike, options: GpuKernelsOptions = {}): Promise<GpuKernels> {
     const device = await adapter.requestDevice({ label: "amalgam" });
     const k = new GpuKernels(device, adapterSummary(adapter), options);
     device.pushErrorScope("validation");
@@ -113,6 +108,11 @@ export class GpuKernels {
       throw new AmalgamError("E_GPU", `the WGSL kernels do not compile on ${k.adapter.description}: ${err.message}`);
     }
     return k;
+  }
+
+  /** The high-performance adapter of `gpu`, or undefined when there is none. */
+  static async adapter(gpu: GpuLike): Promise<GpuAdapterLike | undefined> {
+    return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
   }
 
   /** State words: [0] = flags, then SLOT_WORDS per selection slot from word SLOT_WORDS on. */

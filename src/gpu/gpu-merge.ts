@@ -7,7 +7,7 @@ import { DTYPES, isDType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 import { gpuGta } from "./gpu-gta.ts";
-import { GpuKernels } from "./gpu-kernels.ts";
+import { adapterSummary, GpuKernels } from "./gpu-kernels.ts";
 import type { GpuAdapterSummary } from "./gpu-kernels.ts";
 import { gpuLinear } from "./gpu-linear.ts";
 import type { GpuMergeInput, GpuMethod, GpuPlanContext } from "./gpu-method.ts";
@@ -75,20 +75,18 @@ export class GpuMerger {
       if (options.device === "auto") return undefined;
       throw new AmalgamError("E_GPU", "--device gpu: this runtime has no WebGPU (navigator.gpu); run Amalgam under Deno or in a browser, or use --device cpu");
     }
-    let k: GpuKernels | undefined;
+    const adapter = await GpuKernels.adapter(gpu);
+    if (!adapter) {
+      if (options.device === "auto") return undefined;
+      throw new AmalgamError("E_GPU", "--device gpu: no GPU adapter found (requestAdapter() returned null); install a Vulkan, Metal or D3D12 driver, or use --device cpu");
+    }
+    if (options.device === "auto" && adapterSummary(adapter).isFallback) return undefined;
+    let k: GpuKernels;
     try {
-      k = await GpuKernels.open(gpu, { chunkElements: options.chunkElements });
+      k = await GpuKernels.open(adapter, { chunkElements: options.chunkElements });
     } catch (e) {
       if (options.device === "auto") return undefined;
       throw e;
-    }
-    if (!k) {
-      if (options.device === "auto") return undefined;
-      throw new AmalgamError("E_GPU", "--device gpu: no GPU adapter found (requestAdapter() returned null); install a Vulkan/Metal/D3D12 driver, or use --device cpu");
-    }
-    if (options.device === "auto" && k.adapter.isFallback) {
-      k.destroy();
-      return undefined;
     }
     return new GpuMerger(k, options);
   }
