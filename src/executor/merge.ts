@@ -272,7 +272,7 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
         let bytes: number;
-        const gpuBytes = gpu ? await gpu.mergeTensor(plan, t, run) : undefined;
+        const gpuBytes = gpu ? await gpu.mergeTensor(plan, t, run, shard.tensors[i + 1]) : undefined;
         if (gpuBytes) {
           bytes = gpuBytes.length;
           if (bytes === shard.layout.sizes[i]) await w.write(gpuBytes);

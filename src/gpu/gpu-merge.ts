@@ -61,6 +61,8 @@ interface TensorRun {
 export class GpuMerger {
   private tensors = 0;
   private redone = 0;
+  /** The next tensor's input bytes, read while the GPU works on the current one. */
+  private prefetched: { readonly t: PlannedTensor; readonly raw: Promise<Uint8Array[]> } | undefined;
 
   private constructor(readonly kernels: GpuKernels, private readonly options: GpuMergeOptions) {}
 
@@ -110,18 +112,18 @@ export class GpuMerger {
     return method.declines(planContext(plan, t));
   }
 
-  /** The output tensor's stored bytes, or undefined when the CPU must compute it. */
-  async mergeTensor(plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<Uint8Array | undefined> {
+  /**
+   * The output tensor's stored bytes, or undefined when the CPU must compute it. `next`, the tensor
+   * merged after this one, has its inputs read while the GPU works on this one.
+   */
+  async mergeTensor(plan: MergePlan, t: PlannedTensor, run: TensorRun, next?: PlannedTensor): Promise<Uint8Array | undefined> {
     if (this.declines(plan, t) !== undefined) return undefined;
     const method = GPU_METHODS[plan.method.name]!;
     const g = this.kernels;
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    const raw: Uint8Array[] = [];
-    for (const s of t.sources) {
-      const bytes = new Uint8Array(s.tensor.byteLength);
-      await s.tensor.source.readInto(s.tensor.offset, bytes);
-      raw.push(bytes);
-    }
+    const pre = this.prefetched;
+    this.prefetched = undefined;
+    const raw = pre?.t === t ? await pre.raw : await readInputs(t);
     g.beginTensor(method.slots(planContext(plan, t)));
     const owned: GpuTensor[] = [];
     const inputs: GpuMergeInput[] = t.sources.map((s, i) => {
@@ -149,6 +151,12 @@ export class GpuMerger {
     const out = encodeTensor(g, result, t.outDtype);
     if (!owned.includes(result)) releaseTensor(g, result);
     for (const o of owned) releaseTensor(g, o);
+    g.submit();
+    if (next && this.declines(plan, next) === undefined) {
+      const pending = readInputs(next);
+      pending.catch(() => {}); // observed when `next` is merged
+      this.prefetched = { t: next, raw: pending };
+    }
     const { bytes, flags } = await readStored(g, out);
     releaseTensor(g, out);
     if (GpuKernels.inexact(flags)) {
@@ -162,6 +170,16 @@ export class GpuMerger {
   close(): void {
     this.kernels.destroy();
   }
+}
+
+async function readInputs(t: PlannedTensor): Promise<Uint8Array[]> {
+  const raw: Uint8Array[] = [];
+  for (const s of t.sources) {
+    const bytes = new Uint8Array(s.tensor.byteLength);
+    await s.tensor.source.readInto(s.tensor.offset, bytes);
+    raw.push(bytes);
+  }
+  return raw;
 }
 
 function planContext(plan: MergePlan, t: PlannedTensor): GpuPlanContext {
