@@ -32,7 +32,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "lazy-unpickle", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are always read lazily" },
   { name: "clone-tensors", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are never shared" },
   { name: "low-cpu-memory", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: memory is always bounded by the tensors in flight" },
-  { name: "cuda", kind: "boolean", negatable: true, ignoredNote: "is not supported; the merge runs on the CPU", help: "ignored (CPU only)" },
+  { name: "cuda", kind: "boolean", negatable: true, ignoredNote: "is ignored; Amalgam reaches GPUs through WebGPU with --device gpu or auto", help: "ignored (see --device)" },
   { name: "safe-serialization", kind: "boolean", negatable: true, ignoredNote: "is always on: output is safetensors", help: "ignored: output is always safetensors" },
   { name: "trust-remote-code", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: no model code is run" },
   { name: "async-write", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored" },

@@ -83,8 +83,17 @@ function mergeGta(v: GpuGtaVariant, ctx: GpuMergeContext): GpuTensor {
   return base.tensor;
 }
 
+/**
+ * --device auto thresholds (docs/gpu.md). ties: 5.7x faster than one WASM thread at 11.5 M
+ * elements on an H200, with about 1 ms of fixed cost per tensor against the CPU's ~50 ns per
+ * element, so the GPU pays from roughly 2^18 elements. task_arithmetic is elementwise: the CPU
+ * runs it in tiles on every core, like linear, so auto keeps it there.
+ */
+const AUTO_MIN_ELEMENTS_SELECTING = 1 << 18;
+
 export function gpuGta(v: GpuGtaVariant): GpuMethod {
   return {
+    autoMinElements: v.magnitude || v.consensus ? AUTO_MIN_ELEMENTS_SELECTING : Infinity,
     declines(ctx) {
       if (ctx.baseIndex === undefined) return "no base model";
       const baseShape = ctx.shapes[ctx.baseIndex]!;

@@ -5,6 +5,9 @@ import type { GpuMethod } from "./gpu-method.ts";
 import { allocTensor } from "./gpu-tensor.ts";
 
 export const gpuLinear: GpuMethod = {
+  // Measured on an H200 (docs/gpu.md): the CPU path streams linear in tiles on every core at the
+  // memory's speed, and the GPU path's transfers alone take longer, so auto keeps linear on the CPU.
+  autoMinElements: Infinity,
   declines: () => undefined,
   slots: () => 0,
   merge(ctx) {

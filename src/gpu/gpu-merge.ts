@@ -27,17 +27,11 @@ export const GPU_METHODS: Readonly<Record<string, GpuMethod>> = {
   ties: gpuGta({ name: "ties", magnitude: true, consensus: true }),
 };
 
-/**
- * --device auto sends a tensor to the GPU only from this many elements: below it the upload,
- * dispatch and readback latency costs more than the CPU's whole merge of the tensor.
- */
-export const AUTO_MIN_ELEMENTS = 1 << 20;
-
 export interface GpuMergeOptions {
   readonly device: DeviceChoice;
   /** The WebGPU entry point (default: navigator.gpu). */
   readonly gpu?: GpuLike;
-  /** --device auto: smallest tensor sent to the GPU (default AUTO_MIN_ELEMENTS). */
+  /** --device auto: smallest tensor sent to the GPU (default: the method's autoMinElements). */
   readonly minElements?: number;
   /** Elements per GPU chunk (tests use small ones to cross chunk boundaries). */
   readonly chunkElements?: number;
@@ -106,7 +100,9 @@ export class GpuMerger {
     const method = GPU_METHODS[plan.method.name];
     if (!method) return `${plan.method.name} has no GPU version`;
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (this.options.device === "auto" && numel < (this.options.minElements ?? AUTO_MIN_ELEMENTS)) return "too small to pay for the transfer";
+    if (this.options.device === "auto" && numel < (this.options.minElements ?? method.autoMinElements)) {
+      return method.autoMinElements === Infinity ? `${plan.method.name} is faster on the CPU` : "too small to pay for the transfer";
+    }
     if (t.sources.some((s) => !isDType(s.tensor.dtype))) return "an input is not F32/BF16/F16";
     if (t.sources.some((s) => s.tensor.shape.length !== t.shape.length || s.tensor.shape.some((d, i) => d !== t.shape[i]))) return "an input's shape differs from the output's";
     return method.declines(planContext(plan, t));

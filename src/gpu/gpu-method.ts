@@ -24,6 +24,11 @@ export interface GpuPlanContext extends PlanContext {
 }
 
 export interface GpuMethod {
+  /**
+   * --device auto: the smallest tensor (elements) for which the GPU path beat the CPU path when
+   * measured (docs/gpu.md); Infinity when it never did.
+   */
+  readonly autoMinElements: number;
   /** Why this tensor stays on the CPU, or undefined when the GPU path covers it. */
   declines(ctx: GpuPlanContext): string | undefined;
   /** Selection slots (state words) the merge needs. */

@@ -1,13 +1,25 @@
 // --device choices without a GPU (Node has no navigator.gpu): gpu is an error naming the fix, auto
 // falls back to the CPU without creating a device, and the CLI parses MergeKit's torch names.
-import { describe, expect, it } from "vitest";
-import { isAmalgamError } from "../../src/errors.ts";
-import { GpuMerger } from "../../src/gpu/gpu-merge.ts";
-import type { GpuAdapterLike, GpuLike } from "../../src/gpu/webgpu-types.ts";
-import { runGolden } from "../helpers/run-merge.ts";
-import { readTensors, maxUlp } from "../helpers/safetensors-read.ts";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { GOLDEN } from "../helpers/run-merge.ts";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli/main.ts";
+import { isAmalgamError } from "../../src/errors.ts";
+import { GPU_METHODS, GpuMerger } from "../../src/gpu/gpu-merge.ts";
+import type { GpuAdapterLike, GpuLike } from "../../src/gpu/webgpu-types.ts";
+import { fsResolver } from "../../runtimes/node/fs-model.ts";
+import { nodeCliHost } from "../../runtimes/node/cli.ts";
+import { GOLDEN, runGolden, tempDir } from "../helpers/run-merge.ts";
+import { maxUlp, readTensors } from "../helpers/safetensors-read.ts";
+
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  let stderr = "";
+  const host = nodeCliHost({
+    resolveModel: fsResolver(GOLDEN), readTextFile: async (p) => readFileSync(join(GOLDEN, p), "utf8"),
+    stdout: () => {}, stderr: (t) => { stderr += t; }, stderrIsTTY: false, defaultThreads: 1,
+  });
+  return { code: await runCli(args, host), stderr };
+}
 
 function fakeGpu(adapter: GpuAdapterLike | null): GpuLike & { deviceRequests: number } {
   const gpu = { deviceRequests: 0, requestAdapter: async () => adapter };
@@ -50,5 +62,36 @@ describe("--device without a usable GPU", () => {
     const ref = readTensors(join(GOLDEN, "reference-stable", "ties"));
     const got = readTensors(out);
     for (const [name, r] of ref) expect(maxUlp(got.get(name)!, r), name).toBe(0);
+  });
+});
+
+describe("--device on the command line", () => {
+  it("rejects an unknown device with E_ARGS", async () => {
+    const r = await cli(["merge", "configs/ties.yml", join(tempDir(), "o"), "--device", "tpu"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error \[E_ARGS\]: --device: expected cpu, gpu or auto, got "tpu"/);
+  });
+
+  it("takes MergeKit's torch device names as auto, with a note", async () => {
+    const out = join(tempDir(), "o");
+    const r = await cli(["merge", "configs/ties.yml", out, "--device", "cuda:0", "--quiet"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/--device cuda:0 is a torch device; .* --device auto/);
+    expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(GOLDEN, "reference-stable", "ties", "model.safetensors")))).toBe(true);
+  });
+
+  it("--device gpu under Node (no navigator.gpu) fails with E_GPU and exit code 1", async () => {
+    const r = await cli(["merge", "configs/linear.yml", join(tempDir(), "o"), "--device", "gpu"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error \[E_GPU\]/);
+  });
+});
+
+describe("--device auto policy (measured, docs/gpu.md)", () => {
+  it("keeps the elementwise methods on the CPU and sends large selecting ones to the GPU", () => {
+    expect(GPU_METHODS["linear"]!.autoMinElements).toBe(Infinity);
+    expect(GPU_METHODS["task_arithmetic"]!.autoMinElements).toBe(Infinity);
+    expect(GPU_METHODS["ties"]!.autoMinElements).toBeLessThan(2048 * 5632);
+    expect(GPU_METHODS["ties"]!.autoMinElements).toBeGreaterThan(2048);
   });
 });
