@@ -2,7 +2,7 @@
 // the combine, with the weights, divisor and flags of src/methods/gta/family.ts. Variants whose
 // sparsifier needs the CPU (random draws, DELLA, breadcrumbs, L1 rescale) decline.
 import { AmalgamError } from "../errors.ts";
-import { GTA_CONSENSUS, GTA_LAMBDA, GTA_NORMALIZE, TIE_INDEX_DESC } from "../kernels/abi-gta.ts";
+import { GTA_CONSENSUS, GTA_LAMBDA, GTA_NORMALIZE } from "../kernels/abi-gta.ts";
 import { toDType } from "../kernels/scalar.ts";
 import type { GpuMergeContext, GpuMergeInput, GpuMethod, GpuPlanContext } from "./gpu-method.ts";
 import { selectRankRange } from "./gpu-select.ts";
@@ -56,7 +56,8 @@ function mergeGta(v: GpuGtaVariant, ctx: GpuMergeContext): GpuTensor {
         selectRankRange(g, tv.input.tensor, 0, 0, false, slot);
         return;
       }
-      selectRankRange(g, tv.input.tensor, n - keep, n, TIE_INDEX_DESC === 1, slot);
+      // the `keep` largest |delta|, equal |delta| lower index first (TIE_INDEX_DESC, as sparsify.ts)
+      selectRankRange(g, tv.input.tensor, n - keep, n, true, slot);
     });
   }
   const ws = weights.map((w) => toDType(w, ctx.dtype));

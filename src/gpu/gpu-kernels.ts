@@ -120,7 +120,7 @@ export class GpuKernels {
     return this.stateBuf;
   }
 
-  /** Word offset of selection slot `i` (grows the state buffer at the start of a tensor if needed). */
+  /** Word offset of selection slot `i` (beginTensor makes room for the slots a tensor needs). */
   slotOffset(i: number): number {
     return SLOT_WORDS * (i + 1);
   }
