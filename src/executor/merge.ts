@@ -19,6 +19,9 @@ import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
 import type { FileWriter } from "../io/storage.ts";
+import { GpuMerger } from "../gpu/gpu-merge.ts";
+import type { DeviceChoice, GpuMergeStats } from "../gpu/gpu-merge.ts";
+import type { GpuLike } from "../gpu/webgpu-types.ts";
 
 export interface MergeProgress {
   readonly tensorsDone: number;
@@ -67,6 +70,16 @@ export interface MergeOptions {
   readonly part?: { readonly index: number; readonly count: number };
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
+  /**
+   * Where tensors of methods with a GPU version are merged (docs/gpu.md): "cpu" (default), "gpu"
+   * (WebGPU; an error without an adapter), or "auto" (a real GPU adapter, large tensors only).
+   * Either way the output bytes are the same.
+   */
+  readonly device?: DeviceChoice;
+  /** WebGPU entry point for the GPU path (default: navigator.gpu). */
+  readonly gpu?: GpuLike;
+  /** Elements per GPU chunk (default: a 128 MiB binding); for tests. */
+  readonly gpuChunkElements?: number;
 }
 
 export interface MergeResult {
@@ -76,6 +89,8 @@ export interface MergeResult {
   readonly peakKernelBytes: number;
   /** Threads that ran tiles. */
   readonly threads: number;
+  /** The GPU path's adapter and tensor counts, when it was used. */
+  readonly gpu?: GpuMergeStats;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
@@ -241,6 +256,10 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
       if (!q.tensors.includes(tensor)) q.tensors.push(tensor);
     },
   };
+  const gpu = await GpuMerger.open({ device: options.device ?? "cpu", gpu: options.gpu, chunkElements: options.gpuChunkElements }).catch(async (e: unknown) => {
+    await pool?.close();
+    throw e;
+  });
   try {
     let done = 0;
     let bytesDone = 0;
@@ -253,7 +272,12 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
         let bytes: number;
-        if (pool && tileable(plan, t)) {
+        const gpuBytes = gpu ? await gpu.mergeTensor(plan, t, run, shard.tensors[i + 1]) : undefined;
+        if (gpuBytes) {
+          bytes = gpuBytes.length;
+          if (bytes === shard.layout.sizes[i]) await w.write(gpuBytes);
+          bytesDone += bytes;
+        } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else {
           const r = await mergeTensor(k, plan, t, run);
@@ -284,8 +308,9 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
     }
     await sink.commit();
   } finally {
+    gpu?.close();
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();
   }
-  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1 };
+  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1, gpu: gpu?.stats };
 }
