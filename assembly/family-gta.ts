@@ -1,7 +1,7 @@
 // Kernels of the gta method family (see src/methods/gta/). Re-exported by index.ts.
-export { task_vector } from "./gta-task-vector";
+export { task_vector, task_vector_stored } from "./gta-task-vector";
 export { mask_rank_range } from "./select-rank-range";
-export { rank_hist_hi, rank_hist_lo, rank_count_eq, rank_mask } from "./select-rank-stream";
+export { rank_hist_hi, rank_hist_lo, rank_count_eq, rank_mask, rank_mask_apply } from "./select-rank-stream";
 export { mask_apply } from "./gta-mask";
 export { l1_accumulate } from "./gta-l1";
 export { stats_add } from "./gta-stats-add";

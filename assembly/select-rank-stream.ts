@@ -33,23 +33,28 @@ const SEL_NONE: u32 = 4;
 /**
  * hist (32768 u32) += counts of key >> 16; lowOr (one u32) |= the OR of every key's low 16 bits
  * (zero: each high bin holds a single key, as for bfloat16 values, and no refinement is needed).
- * Two interleaved histograms would break the store-to-load chains, but a second 128 KiB table
- * costs more cache than it saves on clustered weights; four-way unrolling lets the loads run ahead.
  */
 export function rank_hist_hi(hist: usize, x: usize, n: usize, lowOr: usize): i32 {
-  let or: u32 = 0;
+  const absv = i32x4.splat(ABS);
+  let orv = i32x4.splat(0);
   let i: usize = 0;
   for (; i + 4 <= n; i += 4) {
-    const k0 = keyAt(x, i);
-    const k1 = keyAt(x, i + 1);
-    const k2 = keyAt(x, i + 2);
-    const k3 = keyAt(x, i + 3);
-    or |= k0 | k1 | k2 | k3;
-    bump(hist, k0 >> 16);
-    bump(hist, k1 >> 16);
-    bump(hist, k2 >> 16);
-    bump(hist, k3 >> 16);
+    const k = v128.and(v128.load(x + (i << 2)), absv);
+    orv = v128.or(orv, k);
+    const hi = i32x4.shr_u(k, 16);
+    const b0 = <u32>i32x4.extract_lane(hi, 0);
+    if (i32x4.all_true(i32x4.eq(hi, i32x4.splat(b0)))) {
+      // four equal bins (zeros of a sparse task vector): one add instead of a chain of four
+      const h = hist + (<usize>b0 << 2);
+      store<u32>(h, load<u32>(h) + 4);
+    } else {
+      bump(hist, b0);
+      bump(hist, <u32>i32x4.extract_lane(hi, 1));
+      bump(hist, <u32>i32x4.extract_lane(hi, 2));
+      bump(hist, <u32>i32x4.extract_lane(hi, 3));
+    }
   }
+  let or = <u32>(i32x4.extract_lane(orv, 0) | i32x4.extract_lane(orv, 1) | i32x4.extract_lane(orv, 2) | i32x4.extract_lane(orv, 3));
   for (; i < n; i++) {
     const k = keyAt(x, i);
     or |= k;
@@ -111,6 +116,20 @@ export function rank_count_eq(counts: usize, x: usize, n: usize, kLo: u32, kHi: 
 }
 
 /**
+ * Lanes of `eq` (-1 where a key equals the boundary) that are kept: their ordinal, `before` plus
+ * the equal lanes to their left, lies in [from, to).
+ */
+// @ts-ignore: decorator
+@inline function keptEqual(eq: v128, before: u32, from: v128, to: v128): v128 {
+  const zero = i32x4.splat(0);
+  const one = i32x4.neg(eq); // 1 where equal
+  let inc = i32x4.add(one, i32x4.shuffle(zero, one, 0, 4, 5, 6));
+  inc = i32x4.add(inc, i32x4.shuffle(zero, inc, 0, 0, 4, 5)); // inclusive prefix count
+  const ord = i32x4.add(i32x4.splat(before), i32x4.sub(inc, one));
+  return v128.and(eq, v128.and(i32x4.ge_u(ord, from), i32x4.lt_u(ord, to)));
+}
+
+/**
  * mask[i] = 1.0 when x[i] is selected, else 0.0. `sel` (seven u32): flags (SEL_LO, SEL_HI,
  * SEL_NONE), kLo, kHi, loFrom, loTo, hiFrom, hiTo. An element is kept when
  *   (no SEL_LO or key > kLo or key == kLo with its kLo-ordinal in [loFrom, loTo)) and
@@ -119,10 +138,27 @@ export function rank_count_eq(counts: usize, x: usize, n: usize, kLo: u32, kHi: 
  * kHi-equal elements (the equal elements before it) and is advanced past the piece.
  */
 export function rank_mask(mask: usize, x: usize, n: usize, sel: usize, counts: usize): i32 {
+  mark(mask, x, n, sel, counts, false);
+  return OK;
+}
+
+/**
+ * out[i] = x[i] * (1.0 or 0.0) with the selection of rank_mask: mask_apply of rank_mask's mask in
+ * the same pass (same bytes: -0 for dropped negatives, NaN for dropped infinities). out may alias x.
+ */
+export function rank_mask_apply(out: usize, x: usize, n: usize, sel: usize, counts: usize): i32 {
+  mark(out, x, n, sel, counts, true);
+  return OK;
+}
+
+// @ts-ignore: decorator
+@inline function mark(mask: usize, x: usize, n: usize, sel: usize, counts: usize, apply: bool): void {
   const flags = load<u32>(sel);
   if (flags & SEL_NONE) {
-    memory.fill(mask, 0, n << 2);
-    return OK;
+    if (!apply) {
+      memory.fill(mask, 0, n << 2);
+      return;
+    }
   }
   const hasLo = (flags & SEL_LO) != 0;
   const hasHi = (flags & SEL_HI) != 0;
@@ -138,36 +174,46 @@ export function rank_mask(mask: usize, x: usize, n: usize, sel: usize, counts: u
   const absv = i32x4.splat(ABS);
   const kLoV = i32x4.splat(kLo);
   const kHiV = i32x4.splat(kHi);
-  const allOnes = i32x4.splat(-1);
+  const loFromV = i32x4.splat(loFrom);
+  const loToV = i32x4.splat(loTo);
+  const hiFromV = i32x4.splat(hiFrom);
+  const hiToV = i32x4.splat(hiTo);
+  const none = (flags & SEL_NONE) != 0;
   let i: usize = 0;
   for (; i + 4 <= n; i += 4) {
-    const k = v128.and(v128.load(x + (i << 2)), absv);
-    let keep = allOnes;
-    let special = i32x4.splat(0);
-    if (hasLo) { keep = v128.and(keep, i32x4.gt_s(k, kLoV)); special = v128.or(special, i32x4.eq(k, kLoV)); }
-    if (hasHi) { keep = v128.and(keep, i32x4.lt_s(k, kHiV)); special = v128.or(special, i32x4.eq(k, kHiV)); }
-    if (v128.any_true(special)) {
-      for (let j: usize = 0; j < 4; j++) {
-        const kj = keyAt(x, i + j);
-        const okLo = !hasLo || kj > kLo || (kj == kLo && inRange(cLo, loFrom, loTo));
-        const okHi = !hasHi || kj < kHi || (kj == kHi && inRange(cHi, hiFrom, hiTo));
-        store<f32>(mask + ((i + j) << 2), okLo && okHi ? 1 : 0);
-        if (hasLo && kj == kLo) cLo++;
-        if (hasHi && kj == kHi) cHi++;
+    const xv = v128.load(x + (i << 2));
+    const k = v128.and(xv, absv);
+    let keep = i32x4.splat(none ? 0 : -1);
+    if (hasLo) {
+      let ok = i32x4.gt_s(k, kLoV);
+      const eq = i32x4.eq(k, kLoV);
+      if (v128.any_true(eq)) {
+        ok = v128.or(ok, keptEqual(eq, cLo, loFromV, loToV));
+        cLo += <u32>popcnt<i32>(i32x4.bitmask(eq));
       }
-    } else {
-      v128.store(mask + (i << 2), v128.and(keep, one));
+      keep = ok;
     }
+    if (hasHi) {
+      let ok = i32x4.lt_s(k, kHiV);
+      const eq = i32x4.eq(k, kHiV);
+      if (v128.any_true(eq)) {
+        ok = v128.or(ok, keptEqual(eq, cHi, hiFromV, hiToV));
+        cHi += <u32>popcnt<i32>(i32x4.bitmask(eq));
+      }
+      keep = v128.and(keep, ok);
+    }
+    const m = v128.and(keep, one);
+    v128.store(mask + (i << 2), apply ? f32x4.mul(xv, m) : m);
   }
   for (; i < n; i++) {
     const kj = keyAt(x, i);
     const okLo = !hasLo || kj > kLo || (kj == kLo && inRange(cLo, loFrom, loTo));
     const okHi = !hasHi || kj < kHi || (kj == kHi && inRange(cHi, hiFrom, hiTo));
-    store<f32>(mask + (i << 2), okLo && okHi ? 1 : 0);
+    const m: f32 = !none && okLo && okHi ? 1 : 0;
+    store<f32>(mask + (i << 2), apply ? load<f32>(x + (i << 2)) * m : m);
     if (hasLo && kj == kLo) cLo++;
     if (hasHi && kj == kHi) cHi++;
   }
   store<u32>(counts, cLo);
   store<u32>(counts, cHi, 4);
-  return OK;
 }

@@ -2,11 +2,13 @@
 // its exact arithmetic.
 export interface GtaKernelExports {
   task_vector(out: number, x: number, base: number, n: number, mode: number): number;
+  task_vector_stored(out: number, x: number, dtype: number, base: number, n: number, mode: number): number;
   mask_rank_range(mask: number, x: number, n: number, lo: number, hi: number, tieHighFirst: number, scratch: number): number;
   rank_hist_hi(hist: number, x: number, n: number, lowOr: number): number;
   rank_hist_lo(hist: number, x: number, n: number, bin: number): number;
   rank_count_eq(counts: number, x: number, n: number, kLo: number, kHi: number): number;
   rank_mask(mask: number, x: number, n: number, sel: number, counts: number): number;
+  rank_mask_apply(out: number, x: number, n: number, sel: number, counts: number): number;
   mask_apply(out: number, x: number, mask: number, n: number): number;
   l1_accumulate(acc: number, x: number, n: number): number;
   stats_add(dst: number, src: number, n32: number, n64: number): number;

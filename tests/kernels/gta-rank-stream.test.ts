@@ -6,7 +6,7 @@ import { RANK_HI_BINS, RANK_LO_BINS, SELECT_SCRATCH_BYTES, TIE_INDEX_ASC, TIE_IN
 import type { Kernels } from "../../src/kernels/kernels.ts";
 import { selection, stageOne, trivialRange, trivialSelection } from "../../src/methods/gta/rank-select.ts";
 import type { Selection } from "../../src/methods/gta/rank-select.ts";
-import { AWKWARD_LENGTHS, testKernels, testValues } from "../helpers/kernels.ts";
+import { AWKWARD_LENGTHS, sameBits, testKernels, testValues } from "../helpers/kernels.ts";
 import { roundRef } from "../helpers/reference.ts";
 
 const keysOf = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length), (b) => (b & 0x7fffffff) >>> 0);
@@ -155,6 +155,37 @@ describe("streamed rank selection kernels", () => {
               expect([...got], `n ${n} kind ${kind} [${lo}, ${hi}) tie ${tie} split ${split.join("/")}`).toEqual([...want]);
             }
           }
+        }
+      }
+    }
+  });
+
+  it("rank_mask_apply equals rank_mask then mask_apply, advancing the same counts", async () => {
+    const k = await testKernels();
+    for (const n of AWKWARD_LENGTHS) {
+      for (let kind = 0; kind < 5; kind++) {
+        k.reset();
+        const x = tieHeavy(n, kind, n + 17);
+        const keys = keysOf(x);
+        const xb = k.allocF32(Math.max(n, 1));
+        k.f32(xb).set(x);
+        const kLo = n ? keys[Math.floor(n / 3)]! : 0;
+        const kHi = n ? Math.max(kLo, keys[Math.floor(n / 2)]!) : 0;
+        const sels = [
+          [1, kLo, 0, 2, 5, 0, 0], [2, 0, kHi, 0, 0, 1, 0xffffffff], [3, kLo, kHi, 1, 3, 0, 2], [4, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0],
+        ];
+        for (const words of sels) {
+          const sel = k.u32Array(words);
+          const mask = k.allocF32(Math.max(n, 1));
+          const c1 = k.u32Array([1, 0]);
+          k.call("rank_mask", mask.ptr, xb.ptr, n, sel, c1);
+          const want = k.allocF32(Math.max(n, 1));
+          k.call("mask_apply", want.ptr, xb.ptr, mask.ptr, n);
+          const got = k.allocF32(Math.max(n, 1));
+          const c2 = k.u32Array([1, 0]);
+          k.call("rank_mask_apply", got.ptr, xb.ptr, n, sel, c2);
+          expect(sameBits(k.f32(got).slice(0, n), k.f32(want).slice(0, n)), `n ${n} kind ${kind} sel ${words.join(",")}`).toBe(true);
+          expect([...new Uint32Array(k.memory.buffer, c2, 2)]).toEqual([...new Uint32Array(k.memory.buffer, c1, 2)]);
         }
       }
     }

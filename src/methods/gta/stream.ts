@@ -276,15 +276,22 @@ function decodeChunk(k: Kernels, inp: StoredInput, c: number, n: number, dtype: 
   return buf;
 }
 
-/** The keep mask of task vector m on a chunk starting at tensor element `offset` (rank or random kinds). */
-function maskOf(k: Kernels, d: PassData, m: number, mask: F32Buf, tv: F32Buf, offset: number, sel: number, counts: number): F32Buf {
+/** The task vector of a stored input on a chunk: decode, round and subtract in one kernel. */
+function taskVectorChunk(k: Kernels, inp: StoredInput, c: number, n: number, base: F32Buf, mode: number): F32Buf {
+  const tv = k.allocF32(n);
+  k.call("task_vector_stored", tv.ptr, inp.ptr + c * DTYPES[inp.dtype].bytes, DTYPES[inp.dtype].code, base.ptr, n, mode);
+  return tv;
+}
+
+/** Masks task vector m in place on a chunk starting at tensor element `offset` (rank or random kinds). */
+function applyMaskOf(k: Kernels, d: PassData, m: number, mask: F32Buf, tv: F32Buf, offset: number, sel: number, counts: number): void {
   if (d.kinds[m] === "rank") {
-    k.call("rank_mask", mask.ptr, tv.ptr, tv.length, sel + m * SEL_WORDS * 4, counts + m * 8);
+    k.call("rank_mask_apply", tv.ptr, tv.ptr, tv.length, sel + m * SEL_WORDS * 4, counts + m * 8);
   } else {
     const p = k.f32Array([fromBits(d.p[m]!)]);
     k.call("rng_bernoulli", mask.ptr, d.keys[m]![0]!, d.keys[m]![1]!, offset, p, 0, tv.length);
+    k.call("mask_apply", tv.ptr, tv.ptr, mask.ptr, tv.length);
   }
-  return mask;
 }
 
 function tile(ctx: StreamTileContext): void {
@@ -299,8 +306,7 @@ function tile(ctx: StreamTileContext): void {
       pre.tvs.forEach((input, m) => {
         const key = pre.keys[m]!;
         if (key.length === 0) return;
-        const tv = decodeChunk(k, ctx.inputs[input]!, c, n, ctx.dtype);
-        k.call("task_vector", tv.ptr, tv.ptr, base.ptr, n, ctx.mode);
+        const tv = taskVectorChunk(k, ctx.inputs[input]!, c, n, base, ctx.mode);
         k.call("rank_count_eq", pre.counts + (ctx.tile * pre.tvs.length + m) * 8, tv.ptr, n, key[0]!, key[1]!);
       });
       k.release(mark);
@@ -319,11 +325,7 @@ function tile(ctx: StreamTileContext): void {
     const n = Math.min(CHUNK, ctx.numel - c);
     const mark = k.mark();
     const base = decodeChunk(k, ctx.inputs[ctx.baseIndex!]!, c, n, ctx.dtype);
-    const tvs = d.tvs.map((input) => {
-      const tv = decodeChunk(k, ctx.inputs[input]!, c, n, ctx.dtype);
-      k.call("task_vector", tv.ptr, tv.ptr, base.ptr, n, ctx.mode);
-      return tv;
-    });
+    const tvs = d.tvs.map((input) => taskVectorChunk(k, ctx.inputs[input]!, c, n, base, ctx.mode));
     const mask = k.allocF32(n);
     if (d.step === "hist") {
       tvs.forEach((tv, m) => {
@@ -340,10 +342,9 @@ function tile(ctx: StreamTileContext): void {
     } else if (d.step === "l1") {
       tvs.forEach((tv, m) => {
         if (!d.l1[m]) return;
-        maskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts);
         const before = acc64 + m * 2 * L1_ACC_BYTES;
         k.call("l1_accumulate", before, tv.ptr, n);
-        k.call("mask_apply", tv.ptr, tv.ptr, mask.ptr, n);
+        applyMaskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts);
         k.call("l1_accumulate", before + L1_ACC_BYTES, tv.ptr, n);
       });
     } else {
@@ -354,8 +355,7 @@ function tile(ctx: StreamTileContext): void {
           k.f32(tv).fill(0);
           return;
         }
-        maskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts);
-        k.call("mask_apply", tv.ptr, tv.ptr, mask.ptr, n);
+        applyMaskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts);
         const f = d.factors[m];
         finishMasked(k, tv.ptr, n, f === null || f === undefined ? undefined : fromBits(f), kind === "random" ? randomWorkDtype(ctx.dtype) : ctx.dtype, ctx.dtype);
       });
