@@ -32,14 +32,17 @@ export const ODD_SHARD_NAMES = [
 ];
 
 export function randomConfig(rng: Rng, layers: number): Obj {
+  // Mostly an unknown architecture (layout inferred from names); sometimes one with layout data.
+  const arch = rng.chance(0.8) ? ["FuzzForCausalLM", "fuzz"] : rng.pick([["LlamaForCausalLM", "llama"], ["MixtralForCausalLM", "mixtral"], ["Qwen2MoeForCausalLM", "qwen2_moe"]]);
   const pairs: [string, JValue][] = [
-    ["architectures", ["LlamaForCausalLM"]],
-    ["model_type", "llama"],
+    ["architectures", [arch[0]!]],
+    ["model_type", arch[1]!],
     [rng.pick(["num_hidden_layers", "n_layer", "num_layers", "n_layers"]), layers],
     ["hidden_size", 4],
     ["torch_dtype", rng.pick(["bfloat16", "float32", "float16"])],
   ];
   if (rng.chance(0.3)) pairs.push(["rope_scaling", new Obj([["type", "linear"], ["factor", 2]])]);
+  if (arch[1] !== "fuzz" || rng.chance(0.1)) pairs.push([rng.pick(["num_local_experts", "num_experts"]), rng.small(4)]);
   if (rng.chance(0.2)) pairs.push(["tie_word_embeddings", rng.chance(0.5)]);
   return new Obj(pairs);
 }
@@ -47,6 +50,7 @@ export function randomConfig(rng: Rng, layers: number): Obj {
 /** A valid model: `shardCount` 0 means one model.safetensors and no index. */
 export function validModel(rng: Rng, shardCount: number): ModelGenome {
   const tensors = randomTensors(rng, 12).filter((t) => ["F32", "BF16", "F16"].includes(t.dtype));
+  if (tensors.length === 0) tensors.push({ name: "model.layers.0.mlp.down_proj.weight", dtype: "BF16", shape: [2, 2] });
   let maxLayer = -1;
   for (const t of tensors) {
     const m = /^(.*?)\.(\d+)\.(.+)$/.exec(t.name);
@@ -135,12 +139,13 @@ export function mutateConfig(rng: Rng, g: ModelGenome): ModelGenome {
   let shards = g.shards;
   switch (rng.int(8)) {
     case 0: // a layer count of the wrong size or type
-      config.set(rng.pick(["num_hidden_layers", "n_layer", "num_layers", "n_layers"]), rng.chance(0.5)
+      config.set(rng.pick(["num_hidden_layers", "n_layer", "num_layers", "n_layers", "num_local_experts", "num_experts"]), rng.chance(0.5)
         ? rng.pick<JValue>([-1, 1.5, 0, 10_000, 10_001, 2 ** 31, 2 ** 53, 1e300, new Raw("1e400"), new Raw("-0"), "32", null, true])
         : weirdValue(rng));
       break;
-    case 1: // prototype keys
-      config.pairs.push([rng.pick(["__proto__", "constructor", "toString", "hasOwnProperty"]), weirdValue(rng)]);
+    case 1: // prototype keys, or another architecture
+      if (rng.chance(0.5)) config.pairs.push([rng.pick(["__proto__", "constructor", "toString", "hasOwnProperty"]), weirdValue(rng)]);
+      else config.set("architectures", rng.chance(0.7) ? [rng.pick(["LlamaForCausalLM", "MixtralForCausalLM", "Gemma3ForConditionalGeneration", "LlavaForConditionalGeneration", "x"])] : weirdValue(rng));
       break;
     case 2: // deep nesting
       config.set("rope_scaling", new Raw(rng.pick([10, 63, 64, 65, 200]) > 64 ? "[".repeat(200) + "]".repeat(200) : "{\"a\":".repeat(60) + "1" + "}".repeat(60)));

@@ -33,7 +33,7 @@ function fuzzModels(): ResolveModel {
       tensors.push({ name: `model.layers.${l}.self_attn.q_proj.weight`, dtype, shape: [4, 4] });
       tensors.push({ name: `model.layers.${l}.input_layernorm.weight`, dtype, shape: [4] });
     }
-    const config = new Obj([["architectures", ["LlamaForCausalLM"]], ["num_hidden_layers", LAYERS], ["hidden_size", 4]]);
+    const config = new Obj([["architectures", ["FuzzForCausalLM"]], ["num_hidden_layers", LAYERS], ["hidden_size", 4]]);
     models.set(name, renderModel({ config, index: undefined, shards: [["model.safetensors", validGenome(rng, tensors)]], rawText: new Map() }));
   });
   resolver = memoryResolver(models);

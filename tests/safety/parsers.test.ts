@@ -7,10 +7,9 @@ import { MAX_LEXICAL_NESTING, MAX_NODES } from "../../src/config/yaml-tree.ts";
 import { AmalgamError } from "../../src/errors.ts";
 import { parseBoundedJson } from "../../src/io/bounded-json.ts";
 import { openModelFiles } from "../../src/io/model-files.ts";
-import { MAX_LAYERS } from "../../src/io/model-config-json.ts";
 import { MAX_HEADER_BYTES, parseSafetensorsHeader, readSafetensorsHeader } from "../../src/io/safetensors-header.ts";
 import { MemoryModelDirectory, memorySource } from "../../src/fuzz/memory-model.ts";
-import { inferStructure } from "../../src/plan/structure.ts";
+import { MAX_LAYERS, inferStructure } from "../../src/plan/structure.ts";
 
 const enc = new TextEncoder();
 
@@ -126,8 +125,8 @@ describe("indexes", () => {
 
 describe("config.json", () => {
   it.each([[1e15], [-1], [1.5], [MAX_LAYERS + 1]])("refuses num_hidden_layers = %d before planning allocates layers", async (n) => {
-    const dir = model({ "config.json": `{"num_hidden_layers": ${n}}`, "model.safetensors": SHARD });
-    expect(await codeAsync(() => openModelFiles(dir))).toMatch(/^E_MODEL_CONFIG: org\/m\/config\.json: "num_hidden_layers" is/);
+    const files = await openModelFiles(model({ "config.json": `{"num_hidden_layers": ${n}}`, "model.safetensors": SHARD }));
+    expect(code(() => inferStructure(files))).toMatch(/^E_MODEL_CONFIG: org\/m\/config\.json: "num_hidden_layers" is .*expected an integer from 0 to 10000/);
   });
   it("refuses a layer index past the limit in a tensor name", async () => {
     const dir = model({ "config.json": `{}`, "model.safetensors": file(`{"model.layers.123456789.w":${T("F32", [1], 0, 4)}}`, 4) });
