@@ -261,17 +261,8 @@ function tokenizerConfig(n: YNode): TokenizerConfig {
   return { source: isNull(src) ? { kind: "union" } : tokenizerSource(src!), tokens, padToMultipleOf, path: m.path };
 }
 
-/** Parses and validates MergeKit YAML. `file` names the config in messages (every message starts with it). */
+/** Parses and validates MergeKit YAML. `file` names the config in messages. */
 export function parseMergeConfig(text: string, file = "config"): MergeConfig {
-  try {
-    return parseMergeConfigText(text, file);
-  } catch (e) {
-    if (e instanceof AmalgamError && !e.message.startsWith(file)) throw new AmalgamError(e.code, `${file}: ${e.message}`, { cause: e });
-    throw e;
-  }
-}
-
-function parseMergeConfigText(text: string, file: string): MergeConfig {
   const root = parseYamlTree(text, file);
   if (isNull(root)) throw new AmalgamError("E_CONFIG", `${file}: the config is empty`);
   const top = asMap(root, "a mapping at the top level of the config");

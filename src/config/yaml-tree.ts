@@ -173,7 +173,7 @@ export function parseYamlTree(text: string, file: string): YNode {
         const valuePos = posOf(pair.value as YamlNode | null) ?? posOf(pair.key as YamlNode);
         if (seen.has(key)) {
           const kp = posOf(pair.key as YamlNode);
-          throw new AmalgamError("E_CONFIG", `${file}${kp ? ` (line ${kp.line}, column ${kp.col})` : ""}: invalid YAML: Map keys must be unique ("${key}" appears twice in ${path || "the top level"})`);
+          throw new AmalgamError("E_CONFIG", `${file}${kp ? ` (line ${kp.line}, column ${kp.col})` : ""}: invalid YAML: Map keys must be unique`);
         }
         seen.add(key);
         if (pair.value === null || pair.value === undefined) {

@@ -48,7 +48,8 @@ function render(rng: Rng, g: YamlGenome): FuzzCase<string, YamlGenome> {
 export const yamlTarget: FuzzTarget<string, YamlGenome> = {
   name: "yaml",
   about: "MergeKit YAML config (parse, validate, plan over in-memory models)",
-  names: [FILE, "(plan)"],
+  // Validation errors name the config path with line and column instead of the (one) config file.
+  names: [FILE, "(plan)", " (line "],
   generate(rng) {
     let tree = randomConfigTree(rng);
     if (rng.chance(0.5)) for (let i = 0, n = 1 + rng.small(2); i < n; i++) tree = mutateTree(rng, tree);

@@ -2,7 +2,7 @@
 // by the bounded parser, failures an AmalgamError with the caller's code naming the file.
 import { AmalgamError } from "../errors.ts";
 import type { ErrorCode } from "../errors.ts";
-import { DEFAULT_JSON_LIMITS, parseBoundedJsonObject } from "./bounded-json.ts";
+import { DEFAULT_JSON_LIMITS, parseBoundedJson } from "./bounded-json.ts";
 import type { JsonValue } from "./bounded-json.ts";
 import { readAll } from "./storage.ts";
 import type { ModelDirectory } from "./storage.ts";
@@ -10,7 +10,10 @@ import type { ModelDirectory } from "./storage.ts";
 /** JSON side files (config.json, indexes) larger than this are refused: the largest real indexes are ~5 MiB. */
 export const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024;
 
-/** Reads `name` from `dir` as a JSON object; the size is checked before anything is read. */
+/**
+ * Reads `name` from `dir` as a JSON object; the size is checked before anything is read. Syntax
+ * and limit errors are E_MODEL_CONFIG "not valid JSON (where and why)".
+ */
 export async function readJsonObject(dir: ModelDirectory, name: string, code: ErrorCode = "E_MODEL_CONFIG"): Promise<{ [key: string]: JsonValue }> {
   const file = `${dir.ref}/${name}`;
   const src = await dir.open(name);
@@ -18,5 +21,13 @@ export async function readJsonObject(dir: ModelDirectory, name: string, code: Er
     throw new AmalgamError(code, `${file}: ${src.size} bytes, over the ${MAX_JSON_FILE_BYTES}-byte limit for JSON files`);
   }
   const bytes = await readAll(src);
-  return parseBoundedJsonObject(bytes, file, code, { ...DEFAULT_JSON_LIMITS, maxLength: MAX_JSON_FILE_BYTES });
+  let v: JsonValue;
+  try {
+    v = parseBoundedJson(bytes, file, code, { ...DEFAULT_JSON_LIMITS, maxLength: MAX_JSON_FILE_BYTES });
+  } catch (e) {
+    if (!(e instanceof AmalgamError)) throw e;
+    throw new AmalgamError(code, `${file}: not valid JSON (${e.message.slice(file.length + 2)})`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new AmalgamError(code, `${file}: expected a JSON object`);
+  return v;
 }

@@ -52,7 +52,7 @@ export async function openModelFiles(dir: ModelDirectory): Promise<ModelFiles> {
   const indexed = await dir.has(SAFETENSORS_INDEX);
   let weightMap: Record<string, unknown> | undefined;
   if (indexed) {
-    const index = await readJsonObject(dir, SAFETENSORS_INDEX, "E_INDEX");
+    const index = await readJsonObject(dir, SAFETENSORS_INDEX);
     const wm = index["weight_map"];
     if (typeof wm !== "object" || wm === null || Array.isArray(wm)) {
       throw new AmalgamError("E_INDEX", `${dir.ref}/${SAFETENSORS_INDEX}: "weight_map" is missing or not an object`);
@@ -88,7 +88,7 @@ export async function openModelFiles(dir: ModelDirectory): Promise<ModelFiles> {
   }
   if (weightMap) {
     for (const [name, file] of Object.entries(weightMap)) {
-      if (!tensors.has(name)) throw new AmalgamError("E_INDEX", `${dir.ref}/${SAFETENSORS_INDEX}: weight_map[${JSON.stringify(name)}]: ${String(file)} does not contain this tensor`);
+      if (!tensors.has(name)) throw new AmalgamError("E_INDEX", `${dir.ref}/${SAFETENSORS_INDEX}: lists ${JSON.stringify(name)} in ${String(file)}, which does not contain it`);
     }
   }
   return { dir, config, tensors };

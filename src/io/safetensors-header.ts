@@ -3,8 +3,8 @@
 import { AmalgamError } from "../errors.ts";
 import { SAFETENSORS_ELEMENT_BYTES } from "../dtype.ts";
 import type { ByteSource } from "./storage.ts";
-import { parseBoundedJsonObject } from "./bounded-json.ts";
-import type { JsonLimits } from "./bounded-json.ts";
+import { parseBoundedJson } from "./bounded-json.ts";
+import type { JsonLimits, JsonValue } from "./bounded-json.ts";
 
 /** Header JSON larger than this is refused: real headers are < 2 MiB even for 100k tensors (the Rust reader's limit is 100 MB). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -69,7 +69,15 @@ export async function readSafetensorsHeader(file: string, src: ByteSource): Prom
  * section exactly (no overlap, no gap, nothing after the last tensor).
  */
 export function parseSafetensorsHeader(file: string, raw: Uint8Array, fileSize: number): SafetensorsHeader {
-  const json = parseBoundedJsonObject(raw, `${file} (header)`, "E_SAFETENSORS", HEADER_LIMITS);
+  let parsed: JsonValue;
+  try {
+    parsed = parseBoundedJson(raw, file, "E_SAFETENSORS", HEADER_LIMITS);
+  } catch (e) {
+    if (!(e instanceof AmalgamError)) throw e;
+    fail(file, `header is not valid UTF-8 JSON (${e.message.slice(file.length + 2)})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) fail(file, "header is not a JSON object");
+  const json = parsed;
   const dataStart = 8 + raw.length;
   const dataSize = fileSize - dataStart;
   const entries = Object.entries(json);
@@ -82,7 +90,7 @@ export function parseSafetensorsHeader(file: string, raw: Uint8Array, fileSize: 
       if (typeof value !== "object" || value === null || Array.isArray(value)) fail(file, "__metadata__ is not an object");
       metadata = {};
       for (const [k, v] of Object.entries(value)) {
-        if (typeof v !== "string") fail(file, `__metadata__[${JSON.stringify(k)}] is not a string`);
+        if (typeof v !== "string") fail(file, `__metadata__.${k} is not a string`);
         Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
@@ -93,25 +101,25 @@ export function parseSafetensorsHeader(file: string, raw: Uint8Array, fileSize: 
       if (k !== "dtype" && k !== "shape" && k !== "data_offsets") fail(file, `${where}: unexpected key ${JSON.stringify(k)}`);
     }
     const dtype = value["dtype"];
-    if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_ELEMENT_BYTES, dtype)) fail(file, `${where}: dtype: unknown dtype ${JSON.stringify(dtype) ?? "(missing)"}`);
+    if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_ELEMENT_BYTES, dtype)) fail(file, `${where}: unknown dtype ${JSON.stringify(dtype) ?? "(missing)"}`);
     const shape = value["shape"];
-    if (!Array.isArray(shape)) fail(file, `${where}: shape: not an array`);
-    if (shape.length > MAX_RANK) fail(file, `${where}: shape: rank ${shape.length} exceeds the limit of ${MAX_RANK}`);
+    if (!Array.isArray(shape)) fail(file, `${where}: shape is not an array`);
+    if (shape.length > MAX_RANK) fail(file, `${where}: rank ${shape.length} exceeds the limit of ${MAX_RANK}`);
     let n = 1;
     for (const d of shape) {
-      if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) fail(file, `${where}: shape: bad dimension ${JSON.stringify(d)}`);
+      if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) fail(file, `${where}: bad dimension ${JSON.stringify(d)} in shape`);
       n *= d;
-      if (n > MAX_ELEMENTS) fail(file, `${where}: shape: ${JSON.stringify(shape)} has more than ${MAX_ELEMENTS} elements`);
+      if (n > MAX_ELEMENTS) fail(file, `${where}: shape ${JSON.stringify(shape)} has too many elements`);
     }
     const offs = value["data_offsets"];
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0)) {
-      fail(file, `${where}: data_offsets: must be two non-negative integers`);
+      fail(file, `${where}: data_offsets must be two non-negative integers`);
     }
     const [b, e] = offs as [number, number];
-    if (e < b) fail(file, `${where}: data_offsets: [${b}, ${e}] end before they begin`);
-    if (e > dataSize) fail(file, `${where}: data_offsets: [${b}, ${e}] run past the ${Math.max(0, dataSize)} data bytes of the file`);
+    if (e < b) fail(file, `${where}: data_offsets [${b}, ${e}] end before they begin`);
+    if (e > dataSize) fail(file, `${where}: data_offsets [${b}, ${e}] run past the ${Math.max(0, dataSize)} data bytes of the file`);
     const expect = n * SAFETENSORS_ELEMENT_BYTES[dtype]!;
-    if (e - b !== expect) fail(file, `${where}: data_offsets: ${e - b} data bytes, but ${dtype}${JSON.stringify(shape)} needs ${expect}`);
+    if (e - b !== expect) fail(file, `${where}: ${e - b} data bytes, but ${dtype}${JSON.stringify(shape)} needs ${expect}`);
     tensors.set(name, { name, dtype, shape: shape as number[], offset: dataStart + b, byteLength: e - b });
     spans.push([b, e, name]);
   }
@@ -121,7 +129,7 @@ export function parseSafetensorsHeader(file: string, raw: Uint8Array, fileSize: 
   let last = "";
   for (const [b, e, name] of spans) {
     if (b < end) fail(file, `tensors ${JSON.stringify(last)} and ${JSON.stringify(name)} overlap in the data section`);
-    if (b > end) fail(file, `tensor ${JSON.stringify(name)}: data_offsets: starts at ${b}, leaving bytes ${end}..${b} of the data section unused`);
+    if (b > end) fail(file, `tensor ${JSON.stringify(name)}: data_offsets start at ${b}, leaving bytes ${end}..${b} of the data section unused`);
     end = e;
     last = name;
   }

@@ -63,12 +63,12 @@ describe("safetensors headers", () => {
     ["a negative dimension", `{"a":${T("F32", [-1], 0, 4)}}`, 4, /bad dimension/],
     ["a fractional dimension", `{"a":${T("F32", [1.5], 0, 4)}}`, 4, /bad dimension/],
     ["rank 9", `{"a":${T("F32", [1, 1, 1, 1, 1, 1, 1, 1, 1], 0, 4)}}`, 4, /rank 9 exceeds/],
-    ["an element count past 2^53", `{"a":${T("U8", [2 ** 30, 2 ** 30, 2 ** 30], 0, 4)}}`, 4, /more than .* elements/],
+    ["an element count past 2^53", `{"a":${T("U8", [2 ** 30, 2 ** 30, 2 ** 30], 0, 4)}}`, 4, /too many elements/],
     ["duplicate tensor names", `{"a":${T("F32", [1], 0, 4)},"a":${T("F32", [1], 0, 4)}}`, 4, /duplicate key "a"/],
     ["offsets past 2^53", `{"a":${T("F32", [1], 2 ** 53, 2 ** 53 + 4)}}`, 4, /two non-negative integers/],
     ["deep nesting", `{"a":${"[".repeat(100000)}`, 0, /nesting deeper than the limit of 4/],
     ["an unknown key", `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`, 4, /unexpected key "x"/],
-    ["non-string metadata", `{"__metadata__":{"a":1}}`, 0, /__metadata__\["a"\] is not a string/],
+    ["non-string metadata", `{"__metadata__":{"a":1}}`, 0, /__metadata__\.a is not a string/],
     ["NaN", `{"a":NaN}`, 0, /expected a value/],
     ["trailing garbage", `{} x`, 0, /unexpected "x" after the JSON value/],
   ])("refuses %s (E_SAFETENSORS naming the file and tensor)", (_, json, data, re) => {
@@ -109,17 +109,17 @@ describe("indexes", () => {
   it("refuses an empty weight_map, duplicate keys, and non-string entries", async () => {
     for (const [index, re] of [
       [`{"weight_map":{}}`, /lists no tensors/],
-      [`{"weight_map":{"a":"s.safetensors","a":"s.safetensors"}}`, /duplicate key "a"/],
+      [`{"weight_map":{"a":"s.safetensors","a":"s.safetensors"}}`, /not valid JSON .*duplicate key "a"/],
       [`{"weight_map":{"a":1}}`, /is not a file name/],
       [`{"weight_map":[]}`, /missing or not an object/],
       [`[]`, /expected a JSON object/],
     ] as const) {
-      expect(await codeAsync(() => openModelFiles(model({ "config.json": CONFIG, "model.safetensors.index.json": index, "s.safetensors": SHARD })))).toMatch(new RegExp(`^E_INDEX: org/m/model\\.safetensors\\.index\\.json: .*${re.source}`));
+      expect(await codeAsync(() => openModelFiles(model({ "config.json": CONFIG, "model.safetensors.index.json": index, "s.safetensors": SHARD })))).toMatch(new RegExp(`^E_(INDEX|MODEL_CONFIG): org/m/model\\.safetensors\\.index\\.json: .*${re.source}`));
     }
   });
   it("a tensor the index places in a shard that lacks it is an error, not a silent skip", async () => {
     const dir = model({ "config.json": CONFIG, "model.safetensors.index.json": `{"weight_map":{"model.layers.0.w":"s.safetensors","b":"s.safetensors"}}`, "s.safetensors": SHARD });
-    expect(await codeAsync(() => openModelFiles(dir))).toMatch(/E_INDEX: .*weight_map\["b"\]: s\.safetensors does not contain this tensor/);
+    expect(await codeAsync(() => openModelFiles(dir))).toMatch(/E_INDEX: .*lists "b" in s\.safetensors, which does not contain it/);
   });
 });
 
@@ -136,7 +136,7 @@ describe("config.json", () => {
   it("keeps __proto__ a plain key and refuses deep nesting", async () => {
     const files = await openModelFiles(model({ "config.json": `{"__proto__": {"num_hidden_layers": 1e15}, "num_hidden_layers": 1}`, "model.safetensors": SHARD }));
     expect(Object.getPrototypeOf(files.config)).toBe(Object.prototype);
-    expect(await codeAsync(() => openModelFiles(model({ "config.json": `{"a":${"[".repeat(200)}`, "model.safetensors": SHARD })))).toMatch(/E_MODEL_CONFIG: org\/m\/config\.json: invalid JSON .*nesting deeper than the limit of 64/);
+    expect(await codeAsync(() => openModelFiles(model({ "config.json": `{"a":${"[".repeat(200)}`, "model.safetensors": SHARD })))).toMatch(/E_MODEL_CONFIG: org\/m\/config\.json: not valid JSON \(invalid JSON at .*nesting deeper than the limit of 64/);
   });
 });
 
@@ -166,11 +166,11 @@ describe("YAML configs", () => {
     ["an empty list of slices", "merge_method: linear\nslices: []", /slices .*non-empty list of slices/],
     ["an empty list of models", "merge_method: linear\nmodels: []", /models .*non-empty list of models/],
     ["more than 1 MiB", "#".repeat(1024 * 1024 + 1), /over the 1048576-byte limit/],
-  ])("refuses %s (E_CONFIG naming the file)", (_, text, re) => {
+  ])("refuses %s (E_CONFIG naming the file or the config path)", (_, text, re) => {
     expect(MAX_LEXICAL_NESTING).toBe(256);
     const t0 = performance.now();
     const r = code(() => parseMergeConfig(text, "cfg.yml"));
-    expect(r).toMatch(/^E_CONFIG(_TYPE)?: cfg\.yml/);
+    expect(r).toMatch(/^E_CONFIG(_TYPE)?: (cfg\.yml|\w+ \(line \d+, column \d+\))/);
     expect(r).toMatch(re);
     expect(performance.now() - t0).toBeLessThan(2000);
   });
