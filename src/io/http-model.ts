@@ -236,8 +236,11 @@ class HttpSource implements ByteSource {
     }
     const end = offset + dest.length - 1;
     await this.http.run(this.url, { headers: { Range: `bytes=${offset}-${end}` } }, this.name, dest.length, this.hosts, async (res, deadline) => {
-      if (res.status === 404 || res.status === 410 || res.status === 416) {
-        throw new AmalgamError("E_REMOTE_CHANGED", `${this.name}: HTTP ${res.status} for bytes ${offset}-${end} of a ${this.size}-byte file: it was removed or changed during the merge`);
+      if (res.status === 404 || res.status === 410) {
+        throw new AmalgamError("E_IO", `${this.name}: HTTP ${res.status} for bytes ${offset}-${end}: the file is gone (removed during the merge?)`);
+      }
+      if (res.status === 416) {
+        throw new AmalgamError("E_REMOTE_CHANGED", `${this.name}: HTTP 416 for bytes ${offset}-${end} of a ${this.size}-byte file: it is shorter now, it changed during the merge`);
       }
       if (res.status !== 206) throw new Retryable(new AmalgamError("E_REMOTE", `${this.name}: expected 206 Partial Content for bytes ${offset}-${end}, got HTTP ${res.status}`));
       const cr = res.headers.get("content-range");

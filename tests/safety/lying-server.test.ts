@@ -98,12 +98,18 @@ describe("a file that changes during the merge", () => {
     expectNoOutput(out);
   });
 
-  it("a file removed mid-merge (404 on a range) is E_REMOTE_CHANGED", async () => {
-    const server = await serve((c) => (dataRead(c) ? { kind: "status", status: 404 } : undefined));
-    const { out, error } = await mergeFrom(server.url);
-    expect(error?.code).toBe("E_REMOTE_CHANGED");
-    expect(error?.message).toMatch(/HTTP 404 for bytes \d+-\d+ of a \d+-byte file: it was removed or changed during the merge/);
-    expectNoOutput(out);
+  it("a file removed mid-merge (404 on a range) is E_IO at once; one cut short (416) is E_REMOTE_CHANGED", async () => {
+    const gone = await serve((c) => (dataRead(c) ? { kind: "status", status: 404 } : undefined));
+    const a = await mergeFrom(gone.url);
+    expect(a.error?.code).toBe("E_IO");
+    expect(a.error?.message).toMatch(/HTTP 404 for bytes \d+-\d+: the file is gone \(removed during the merge\?\)/);
+    expect(gone.log.filter((r) => r.lie === "status").length).toBe(1);
+    expectNoOutput(a.out);
+    const shorter = await serve((c) => (dataRead(c) ? { kind: "status", status: 416 } : undefined));
+    const b = await mergeFrom(shorter.url);
+    expect(b.error?.code).toBe("E_REMOTE_CHANGED");
+    expect(b.error?.message).toMatch(/HTTP 416 for bytes \d+-\d+ of a \d+-byte file: it is shorter now/);
+    expectNoOutput(b.out);
   });
 });
 
