@@ -7,6 +7,7 @@
 import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { AmalgamError } from "../../src/errors.ts";
 import type { ByteSource, FileWriter, OutputSink, OutputStore } from "../../src/io/storage.ts";
@@ -26,6 +27,9 @@ export interface FsSinkOptions {
   readonly inject?: (op: FsSinkOp, path: string) => void;
 }
 
+/** Marks the staging folder as in use by one process: the same merge run twice at once is refused. */
+export const LOCK_FILE = "amalgam-lock.json";
+
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
 
@@ -43,7 +47,7 @@ export function fsError(what: string, e: unknown): AmalgamError {
 }
 
 function checkName(name: string): void {
-  if (!name || name === "." || name === ".." || /[/\\\u0000]/.test(name) || name.startsWith(".") || name.endsWith(".partial") || name === PROGRESS_FILE) {
+  if (!name || name === "." || name === ".." || /[/\\\u0000]/.test(name) || name.startsWith(".") || name.endsWith(".partial") || name === PROGRESS_FILE || name === LOCK_FILE) {
     throw new AmalgamError("E_OUTPUT_UNSAFE", `refusing to write output file ${JSON.stringify(name)}: not a plain file name`);
   }
 }
@@ -93,6 +97,7 @@ export class FsOutputSink implements OutputSink {
   private recorded = new Set<string>();
   private readonly partials = new Map<string, FileHandle>();
   private readonly sources: FileHandle[] = [];
+  private locked = false;
 
   private constructor(
     readonly outDir: string,
@@ -149,11 +154,50 @@ export class FsOutputSink implements OutputSink {
           await mkdir(this.staging);
           this.createdStaging = true;
         } catch (e) {
-          throw fsError(`cannot write in output directory ${this.outDir}`, e);
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(`cannot write in output directory ${this.outDir}`, e);
         }
       }
+      await this.lock();
     })();
     return this.ready;
+  }
+
+  /** Takes the staging folder's lock; a lock of a process that is gone (same host) is taken over. */
+  private async lock(): Promise<void> {
+    const path = join(this.staging, LOCK_FILE);
+    const mine = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await open(path, WRITE_FLAGS, 0o644);
+        await fh.write(mine);
+        await fh.close();
+        this.locked = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(`cannot write in output directory ${this.outDir}`, e);
+      }
+      let holder: { pid?: unknown; host?: unknown; since?: unknown } = {};
+      try {
+        holder = JSON.parse(await readFile(path, "utf8")) as typeof holder;
+      } catch {
+        // unreadable: a lock file cut short by a crash
+      }
+      const alive = typeof holder.pid === "number" && (() => { try { process.kill(holder.pid as number, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === "EPERM"; } })();
+      if (holder.host === hostname() && alive && holder.pid !== process.pid) {
+        throw new AmalgamError("E_OUTPUT_EXISTS", `${this.outDir} is being written by another Amalgam process (pid ${String(holder.pid)}, since ${String(holder.since)}); wait for it, or stop it first`);
+      }
+      if (holder.host !== undefined && holder.host !== hostname()) {
+        throw new AmalgamError("E_OUTPUT_EXISTS", `${this.outDir} is locked by an Amalgam process on host ${String(holder.host)} (pid ${String(holder.pid)}, since ${String(holder.since)}); if none is running there, remove ${path}`);
+      }
+      await rm(path, { force: true }); // the process that held it is gone: a killed run
+    }
+    throw new AmalgamError("E_OUTPUT_EXISTS", `cannot take the lock ${path}`);
+  }
+
+  private async unlock(): Promise<void> {
+    if (!this.locked) return;
+    this.locked = false;
+    await rm(join(this.staging, LOCK_FILE), { force: true }).catch(() => {});
   }
 
   async create(name: string): Promise<FileWriter> {
@@ -237,6 +281,7 @@ export class FsOutputSink implements OutputSink {
     }
     await syncDir(this.outDir);
     await rm(this.staging, { recursive: true, force: true });
+    this.locked = false;
     this.recorded = new Set();
   }
 
@@ -253,11 +298,13 @@ export class FsOutputSink implements OutputSink {
     }
     if (this.createdStaging && this.recorded.size === 0) {
       await rm(this.staging, { recursive: true, force: true }).catch(() => {});
+      this.locked = false;
       await this.removeOutIfCreated();
       return;
     }
     // Keep what the progress record lists (a resume starts from it); remove the rest of this run.
     for (const n of this.written) if (!this.recorded.has(n)) await rm(join(this.staging, n), { force: true }).catch(() => {});
+    await this.unlock();
   }
 
   private async removeOutIfCreated(): Promise<void> {
@@ -283,6 +330,7 @@ export class FsOutputSink implements OutputSink {
     const p = join(this.staging, PROGRESS_FILE);
     const st = await lstat(this.staging).catch(() => undefined);
     if (!st?.isDirectory()) return undefined;
+    await this.ensureStaging(); // takes the lock: another process may be writing this staging folder
     const f = await lstat(p).catch(() => undefined);
     if (!f?.isFile()) return undefined;
     return readFile(p).catch((e: unknown) => { throw fsError(`cannot read ${p}`, e); });
@@ -326,6 +374,7 @@ export class FsOutputSink implements OutputSink {
 
   private async discard(): Promise<void> {
     await this.closeSources();
+    this.locked = false;
     await rm(this.staging, { recursive: true, force: true }).catch((e: unknown) => { throw fsError(`cannot remove ${this.staging}`, e); });
     this.ready = undefined;
     this.done.clear();

@@ -107,6 +107,26 @@ describe("a non-empty output directory", () => {
   });
 });
 
+describe("two runs of one merge at once", () => {
+  it("the second is refused while the first holds the lock; a lock left by a killed run is taken over", async () => {
+    const { hostname } = await import("node:os");
+    const out = join(root, "locked-out", "merged");
+    mkdirSync(join(out, ".amalgam-staging"), { recursive: true });
+    const lock = join(out, ".amalgam-staging", "amalgam-lock.json");
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), since: "now" }));
+    const r = await cli(root, ["merge", "merge.yml", out, ...FLAGS]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`error \\[E_OUTPUT_EXISTS\\]: .*merged is being written by another Amalgam process \\(pid ${process.pid}`));
+    expect(existsSync(lock)).toBe(true);
+    const gone = await new Promise<number>((done) => { const c = spawn(process.execPath, ["-e", ""]); c.on("exit", () => done(c.pid!)); });
+    writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname(), since: "then" }));
+    const r2 = await cli(root, ["merge", "merge.yml", out, ...FLAGS]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expectReference(out);
+    expect(listing(out).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+});
+
 describe("an output directory inside an input model", () => {
   it.each([["the model directory itself", "m0"], ["a folder inside it", "m0/merged"], ["a symbolic link to it", "link-to-m1"]])("is refused: %s", async (_, rel) => {
     if (rel === "link-to-m1" && !existsSync(join(root, rel))) symlinkSync(join(root, "m1"), join(root, rel));
