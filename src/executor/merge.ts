@@ -235,6 +235,7 @@ async function openProgress(plan: MergePlan, options: MergeOptions, mine: readon
     }
   }
   const where = sink.localPath ?? "the output directory";
+  const own = new Set(prev && prev.key === key ? [...prev.files.keys(), ...(prev.committing ?? [])] : []);
   if (raw && prev?.key !== key) {
     if (!options.overwrite) {
       throw new AmalgamError("E_OUTPUT_EXISTS", `${where} holds an unfinished merge of another config, options or inputs (${store.stagingPath}); pass --overwrite to discard it, or choose another directory`);
@@ -245,7 +246,9 @@ async function openProgress(plan: MergePlan, options: MergeOptions, mine: readon
     await store.discard();
     prev = undefined;
   }
-  const leftovers = checkOutputEntries(await store.existing(), { where, overwrite: options.overwrite ?? false, part: options.part, shardFiles: plan.shards.map((s) => s.file) });
+  // Files a run of this merge killed during its commit had already moved into place are its own.
+  const existing = (await store.existing()).filter((n) => !own.has(n));
+  const leftovers = checkOutputEntries(existing, { where, overwrite: options.overwrite ?? false, part: options.part, shardFiles: plan.shards.map((s) => s.file) });
   if (leftovers.length) warn(`--overwrite leaves ${leftovers.join(", ")} in ${where} (not part of this merge)`);
   const progress = new Progress(key, store);
   const kept: string[] = [];
@@ -268,6 +271,10 @@ class Progress {
   async add(name: string, f: FinishedFile): Promise<void> {
     this.files.set(name, f);
     await this.store.writeProgress(serializeProgress({ key: this.key, files: this.files }), [...this.files.keys()]);
+  }
+  /** Records every output file before the commit moves them (see ProgressRecord.committing). */
+  async committing(all: readonly string[]): Promise<void> {
+    await this.store.writeProgress(serializeProgress({ key: this.key, files: this.files, committing: all }), [...this.files.keys()]);
   }
 }
 
@@ -386,6 +393,7 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
       const list = q.tensors.length > 6 ? `${q.tensors.slice(0, 6).join(", ")} and ${q.tensors.length - 6} more` : q.tensors.join(", ");
       warn(`${q.description} [quirk ${id}; ${q.tensors.length} tensor(s): ${list}]${run.fixQuirks ? "" : " (--fix-quirks applies the fix)"}`);
     }
+    await progress?.committing(files);
     await sink.commit();
   } finally {
     await pool?.close();

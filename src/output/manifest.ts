@@ -27,6 +27,11 @@ export interface FinishedFile {
 export interface ProgressRecord {
   readonly key: string;
   readonly files: ReadonlyMap<string, FinishedFile>;
+  /**
+   * Every file of the output, recorded just before the commit moves them into place: a run killed
+   * during the commit leaves some of them in the output directory, and they are this merge's.
+   */
+  readonly committing?: readonly string[];
 }
 
 function hex(buf: ArrayBuffer): string {
@@ -148,7 +153,7 @@ export async function resumeKey(plan: MergePlan, o: ResumeKeyOptions): Promise<s
 export function serializeProgress(r: ProgressRecord): Uint8Array {
   const files: Record<string, FinishedFile> = {};
   for (const [n, f] of r.files) files[n] = { bytes: f.bytes, sha256: f.sha256 };
-  return new TextEncoder().encode(JSON.stringify({ amalgamProgress: PROGRESS_VERSION, hash: HASH_NAME, key: r.key, files }, null, 2) + "\n");
+  return new TextEncoder().encode(JSON.stringify({ amalgamProgress: PROGRESS_VERSION, hash: HASH_NAME, key: r.key, files, ...(r.committing ? { committing: r.committing } : {}) }, null, 2) + "\n");
 }
 
 /** Parses a progress record; a record that is not ours or not valid is an E_OUTPUT error naming it. */
@@ -169,5 +174,7 @@ export function parseProgress(bytes: Uint8Array, file: string): ProgressRecord {
     if (typeof bytesN !== "number" || !Number.isSafeInteger(bytesN) || bytesN < 0 || typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha)) throw bad(`files[${JSON.stringify(name)}]`);
     files.set(name, { bytes: bytesN, sha256: sha });
   }
-  return { key, files };
+  const c = v["committing"];
+  if (c !== undefined && (!Array.isArray(c) || !c.every((n) => typeof n === "string"))) throw bad("committing");
+  return { key, files, committing: c as string[] | undefined };
 }

@@ -14,9 +14,9 @@ import { tempDir } from "../helpers/run-merge.ts";
 import { writeFixture } from "./fixture.ts";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "amalgam.js");
-const RUNS = Number(process.env["AMALGAM_KILL_RUNS"] ?? 10);
+const RUNS = Number(process.env["AMALGAM_KILL_RUNS"] ?? 8);
 const KILLS = Number(process.env["AMALGAM_KILLS_PER_RUN"] ?? 1);
-const FLAGS = ["--out-shard-size", "120K", "--threads", "1", "--quiet"];
+const FLAGS = ["--out-shard-size", "60K", "--threads", "1", "--quiet"];
 
 interface Run {
   code: number | null;
@@ -25,19 +25,33 @@ interface Run {
   ms: number;
 }
 
-/** Runs the CLI; with `killAfterMs`, sends SIGKILL after that long if it is still running. */
-function cli(cwd: string, args: string[], killAfterMs?: number): Promise<Run> {
+/**
+ * Runs the CLI; with `kill`, sends SIGKILL after `afterMs`, or as soon as `when()` holds (polled
+ * every 2 ms: the moments worth killing at are short), whichever comes first.
+ */
+function cli(cwd: string, args: string[], kill?: { afterMs: number; when?: () => boolean }): Promise<Run> {
   return new Promise((done) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+    const timer = kill ? setTimeout(() => child.kill("SIGKILL"), kill.afterMs) : undefined;
+    const poll = kill?.when ? setInterval(() => { if (kill.when!()) child.kill("SIGKILL"); }, 2) : undefined;
     child.on("exit", (code, signal) => {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
+      clearInterval(poll);
       done({ code, signal, stderr, ms: performance.now() - t0 });
     });
   });
+}
+
+/** Shards the progress record of a run into `out` lists (0 when there is none or it is being replaced). */
+function recorded(out: string): number {
+  try {
+    return Object.keys((JSON.parse(readFileSync(join(out, ".amalgam-staging", "amalgam-progress.json"), "utf8")) as { files: object }).files).length;
+  } catch {
+    return 0;
+  }
 }
 
 function snapshot(dir: string): Map<string, Buffer> {
@@ -47,16 +61,18 @@ function snapshot(dir: string): Map<string, Buffer> {
 let root: string;
 let reference: Map<string, Buffer>;
 let fullMs: number;
+let shardCount: number;
 
 beforeAll(async () => {
   root = tempDir("amalgam-kill-");
-  writeFixture(root, { layers: 10, hidden: 128 });
+  writeFixture(root, { layers: 8, hidden: 96 });
   const out = join(root, "reference", "merged");
   const r = await cli(root, ["merge", "merge.yml", out, ...FLAGS]);
   expect(r.code, r.stderr).toBe(0);
   fullMs = r.ms;
   reference = snapshot(out);
-  expect([...reference.keys()].filter((n) => n.endsWith(".safetensors")).length).toBeGreaterThan(8);
+  shardCount = [...reference.keys()].filter((n) => n.endsWith(".safetensors")).length;
+  expect(shardCount).toBeGreaterThan(8);
 }, 60_000);
 
 /** What a killed run may leave: nothing visible that is not final, config.json only when complete. */
@@ -76,15 +92,22 @@ function checkInvariants(out: string, where: string): { complete: boolean; visib
 describe("SIGKILL at random points, then resume", () => {
   it(`${RUNS} run(s), ${KILLS} kill(s) each: never looks complete early; the resumed output is byte-identical`, async () => {
     const rng = new Rng(0x5eed);
-    const stats = { kills: 0, killedBeforeOutput: 0, killedMidMerge: 0, killedWithPartialOutput: 0, killedComplete: 0, resumedRuns: 0, shardsReused: 0 };
+    const stats = { kills: 0, killedBeforeOutput: 0, killedMidMerge: 0, killedWithPartialOutput: 0, killedComplete: 0, finishedBeforeKill: 0, resumedRuns: 0, shardsReused: 0 };
     for (let run = 0; run < RUNS; run++) {
       const base = join(root, `run-${run}`);
       mkdirSync(base, { recursive: true });
       const out = join(base, "merged");
       for (let k = 0; k < KILLS; k++) {
-        const r = await cli(root, ["merge", "merge.yml", out, ...FLAGS], fullMs * (0.25 + 0.85 * rng.float()));
+        // Three kinds of moment: any time; after k shards are recorded; when the commit has begun.
+        const mode = rng.int(3);
+        const k = 1 + rng.int(shardCount - 1);
+        const when = mode === 1 ? () => recorded(out) >= k : mode === 2 ? () => existsSync(out) && readdirSync(out).some((n) => !n.startsWith(".")) : undefined;
+        const r = await cli(root, ["merge", "merge.yml", out, ...FLAGS], { afterMs: mode === 0 ? fullMs * 1.1 * rng.float() : 30_000, when });
         if (r.signal === "SIGKILL") stats.kills++;
-        else expect(r.code, r.stderr).toBe(0);
+        else {
+          expect(r.code, r.stderr).toBe(0);
+          stats.finishedBeforeKill++;
+        }
         const s = checkInvariants(out, `run ${run}, kill ${k}`);
         if (existsSync(join(out, ".amalgam-staging", "amalgam-progress.json"))) stats.killedMidMerge++;
         if (s.complete) stats.killedComplete++;
@@ -129,9 +152,9 @@ describe("SIGKILL at random points, then resume", () => {
     const { buildPlan } = await import("../../src/plan/build-plan.ts");
     const { parseMergeConfig } = await import("../../src/config/parse-config.ts");
     const { fsResolver } = await import("../../runtimes/node/fs-model.ts");
-    const plan = await buildPlan(parseMergeConfig(readFileSync(join(root, "merge.yml"), "utf8"), "merge.yml"), { resolveModel: fsResolver(root), outShardSize: 120_000 });
+    const plan = await buildPlan(parseMergeConfig(readFileSync(join(root, "merge.yml"), "utf8"), "merge.yml"), { resolveModel: fsResolver(root), outShardSize: 60_000 });
     for (const m of plan.models) await m.files.dir.close?.();
-    const key = await resumeKey(plan, { outShardSize: 120_000, outputName: "merged" });
+    const key = await resumeKey(plan, { outShardSize: 60_000, outputName: "merged" });
     writeFileSync(join(staging, "amalgam-progress.json"), serializeProgress({ key, files }));
     // One staged shard is damaged after it was recorded.
     const damaged = readFileSync(join(staging, shards[1]!));
