@@ -13,7 +13,7 @@ export function nodeCliHost(overrides: Partial<CliHost> = {}): CliHost {
   return {
     resolveModel: defaultResolver(process.cwd()),
     readTextFile: (p) => readFile(p, "utf8"),
-    createSink: (dir) => FsOutputSink.create(dir),
+    createSink: (dir, options) => FsOutputSink.create(dir, options),
     loadKernelModule,
     threadPool: nodeThreadPool,
     defaultThreads: defaultThreadCount(),

@@ -60,7 +60,8 @@ const CLIENT_ERRORS: ReadonlySet<ErrorCode> = new Set(["E_CONFIG", "E_CONFIG_UNK
 function statusOf(code: ErrorCode): number {
   if (CLIENT_ERRORS.has(code)) return 400;
   if (code === "E_MODEL_NOT_FOUND") return 404;
-  if (code === "E_IO" || code === "E_SAFETENSORS" || code === "E_INDEX") return 502;
+  if (code === "E_IO" || code === "E_SAFETENSORS" || code === "E_INDEX" || code === "E_REMOTE" || code === "E_REMOTE_CHANGED") return 502;
+  if (code === "E_TIMEOUT") return 504;
   return 500;
 }
 

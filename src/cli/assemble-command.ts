@@ -6,6 +6,7 @@ import { formatHelp, parseArgs } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import type { CliHost } from "./host.ts";
 import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { stagingName } from "../output/output-dir.ts";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "quiet", kind: "boolean", negatable: true, default: false, help: "print nothing on success" },
@@ -32,7 +33,7 @@ export async function assembleCommand(argv: readonly string[], host: CliHost): P
     const names = (await host.listDir(outDir)).filter((n) => /^amalgam-part-\d+-of-\d+\.json$/.test(n)).sort();
     const manifests = [];
     for (const n of names) manifests.push(parsePartManifest(await host.readTextFile(host.joinPath(outDir, n)), host.joinPath(outDir, n)));
-    const { files, parts } = await assembleOutput({ resolveModel: host.resolveModel, sink: await host.createSink(outDir), manifests });
+    const { files, parts } = await assembleOutput({ resolveModel: host.resolveModel, sink: await host.createSink(outDir, { staging: stagingName("assemble") }), manifests });
     for (const n of names) await host.removeFile(host.joinPath(outDir, n));
     events?.result(true, { out: outDir, parts, files });
     if (!args.flags["quiet"] && !events) host.stderr(`assembled ${parts} part(s) in ${outDir}: wrote ${files.join(", ")}\n`);

@@ -8,6 +8,7 @@ import { formatHelp, parseArgs, parseSize } from "./args.ts";
 import type { FlagSpec, ParsedArgs } from "./args.ts";
 import type { CliHost } from "./host.ts";
 import { fmtBytes, progressLine } from "./progress.ts";
+import { stagingName } from "../output/output-dir.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import { planSummaryText, summarizePlan } from "../inspect/plan-summary.ts";
 import { jsonEvents, withJsonErrors } from "./json-events.ts";
@@ -26,6 +27,8 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "allow merging models of different architectures" },
   { name: "verbose", short: "v", kind: "count", default: 0, help: "more output (-v: plan summary, -vv: every tensor)" },
   { name: "quiet", kind: "boolean", negatable: true, default: false, help: "no progress bar" },
+  { name: "overwrite", kind: "boolean", negatable: true, default: false, help: "write into a non-empty OUT_DIR (files of the same names are replaced, others left)" },
+  { name: "resume", kind: "boolean", negatable: true, default: true, help: "resume an interrupted run of the same merge into OUT_DIR: verified finished shards are kept (default on)" },
   { name: "dry-run", kind: "boolean", default: false, help: "print the plan summary (models, output size, shards) and exit without merging" },
   { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (plan, progress, warning, result)" },
   { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
@@ -118,7 +121,7 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
   }
   const useWorkers = threads > 1 && host.threadPool !== undefined;
   const module = await host.loadKernelModule(useWorkers);
-  const sink = await host.createSink(outDir);
+  const sink = await host.createSink(outDir, { staging: stagingName(part ?? "merge") });
   const start = host.now();
   const showBar = !quiet && host.stderrIsTTY;
   let lastDraw = 0;
@@ -139,6 +142,13 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
     device,
     memoryBudget: args.flags["memory-budget"] !== undefined ? parseSize(String(args.flags["memory-budget"]), "--memory-budget") : undefined,
     plan,
+    overwrite: args.flags["overwrite"] === true,
+    resume: args.flags["resume"] !== false,
+    onResume: (kept, total) => {
+      const m = `resuming: ${kept.length} of ${total} shard(s) finished by an earlier run are verified and kept`;
+      if (events) events.warning(m);
+      else if (!quiet) host.stderr(`${m}\n`);
+    },
     onWarning: (m) => (events ? events.warning(m) : host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`)),
     onProgress: (p) => {
       events?.progress(p);

@@ -19,10 +19,13 @@ import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
 import { mergeStreamed, planStreaming } from "./streamed.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
-import type { FileWriter } from "../io/storage.ts";
+import type { FileWriter, OutputStore } from "../io/storage.ts";
 import { GpuMerger } from "../gpu/gpu-merge.ts";
 import type { DeviceChoice, GpuMergeStats } from "../gpu/gpu-merge.ts";
 import type { GpuLike } from "../gpu/webgpu-types.ts";
+import { PROGRESS_FILE, hashSource, hashingWriter, parseProgress, resumeKey, serializeProgress } from "../output/manifest.ts";
+import type { FinishedFile, ProgressRecord } from "../output/manifest.ts";
+import { checkOutputEntries, checkOutputOutsideInputs } from "../output/output-dir.ts";
 
 export interface MergeProgress {
   readonly tensorsDone: number;
@@ -71,6 +74,18 @@ export interface MergeOptions {
    * manifest instead of the index/config/card; `assembleOutput` finishes once all parts exist.
    */
   readonly part?: { readonly index: number; readonly count: number };
+  /**
+   * Write into an output directory that already holds other files (files of the same names are
+   * replaced at the commit). Without it a non-empty directory is refused (sinks with a `store`).
+   */
+  readonly overwrite?: boolean;
+  /**
+   * Resume an unfinished run of the same merge into the same directory (default true): shards it
+   * finished are verified against their recorded hashes and kept. False starts over.
+   */
+  readonly resume?: boolean;
+  /** Called with the shard files kept from an earlier run, before merging the rest. */
+  readonly onResume?: (kept: readonly string[], total: number) => void;
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
   /**
@@ -94,6 +109,8 @@ export interface MergeResult {
   readonly threads: number;
   /** The GPU path's adapter and tensor counts, when it was used. */
   readonly gpu?: GpuMergeStats;
+  /** Shard files kept from an earlier, unfinished run (verified), not merged again. */
+  readonly resumed: readonly string[];
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
@@ -193,17 +210,93 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: T
   return { ptr: dst, bytes };
 }
 
-/** Runs a whole merge into `options.sink`; on any failure (planning included) the sink is aborted. */
+/**
+ * Runs a whole merge into `options.sink`; on any failure (planning included) the sink is aborted.
+ * A resumable sink keeps the shards finished so far (hashed, listed in its progress record).
+ */
 export async function merge(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
+  const state: RunState = { finished: 0 };
   try {
-    return await mergeInto(config, options);
+    return await mergeInto(config, options, state);
   } catch (e) {
     await options.sink.abort().catch(() => {});
+    if (state.finished > 0 && options.sink.store) {
+      options.onWarning?.(`${state.finished} finished shard(s) are kept in ${options.sink.store.stagingPath}: running the same merge into the same directory resumes from them (--no-resume starts over)`);
+    }
     throw e;
   }
 }
 
-async function mergeInto(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
+interface RunState {
+  /** Shards recorded as finished in the sink's progress record. */
+  finished: number;
+}
+
+/**
+ * The checks of a resumable sink's directory before anything is written: not inside an input,
+ * not holding foreign files (without --overwrite), and an earlier run of the same merge to resume.
+ */
+async function openProgress(plan: MergePlan, options: MergeOptions, mine: readonly string[], warn: (m: string) => void): Promise<{ progress: Progress; kept: string[] } | undefined> {
+  const sink = options.sink;
+  const store = sink.store;
+  checkOutputOutsideInputs(sink.localPath, plan.models);
+  if (!store) return undefined;
+  const key = await resumeKey(plan, options);
+  const raw = await store.readProgress();
+  let prev: ProgressRecord | undefined;
+  if (raw) {
+    try {
+      prev = parseProgress(raw, `${store.stagingPath}/${PROGRESS_FILE}`);
+    } catch (e) {
+      if (!(e instanceof AmalgamError)) throw e;
+      warn(`${e.message}; starting over`);
+    }
+  }
+  const where = sink.localPath ?? "the output directory";
+  const own = new Set(prev && prev.key === key ? [...prev.files.keys(), ...(prev.committing ?? [])] : []);
+  if (raw && prev?.key !== key) {
+    if (!options.overwrite) {
+      throw new AmalgamError("E_OUTPUT_EXISTS", `${where} holds an unfinished merge of another config, options or inputs (${store.stagingPath}); pass --overwrite to discard it, or choose another directory`);
+    }
+    await store.discard();
+    prev = undefined;
+  } else if (prev && options.resume === false) {
+    await store.discard();
+    prev = undefined;
+  }
+  // Files a run of this merge killed during its commit had already moved into place are its own.
+  const existing = (await store.existing()).filter((n) => !own.has(n));
+  const leftovers = checkOutputEntries(existing, { where, overwrite: options.overwrite ?? false, part: options.part, shardFiles: plan.shards.map((s) => s.file) });
+  if (leftovers.length) warn(`--overwrite leaves ${leftovers.join(", ")} in ${where} (not part of this merge)`);
+  const progress = new Progress(key, store);
+  const kept: string[] = [];
+  for (const name of mine) {
+    const e = prev?.files.get(name);
+    if (!e) continue;
+    const src = await store.openFinished(name);
+    if (!src || src.size !== e.bytes || (await hashSource(src)) !== e.sha256) continue; // changed or gone: merged again
+    store.keep(name);
+    progress.files.set(name, e);
+    kept.push(name);
+  }
+  return { progress, kept };
+}
+
+/** The finished shards of this run (and kept ones of an earlier run), written after each shard. */
+class Progress {
+  readonly files = new Map<string, FinishedFile>();
+  constructor(readonly key: string, private readonly store: OutputStore) {}
+  async add(name: string, f: FinishedFile): Promise<void> {
+    this.files.set(name, f);
+    await this.store.writeProgress(serializeProgress({ key: this.key, files: this.files }), [...this.files.keys()]);
+  }
+  /** Records every output file before the commit moves them (see ProgressRecord.committing). */
+  async committing(all: readonly string[]): Promise<void> {
+    await this.store.writeProgress(serializeProgress({ key: this.key, files: this.files, committing: all }), [...this.files.keys()]);
+  }
+}
+
+async function mergeInto(config: MergeConfig | string, options: MergeOptions, state: RunState): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
   const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes }));
@@ -214,6 +307,13 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
   if (part && (!Number.isInteger(part.index) || !Number.isInteger(part.count) || part.index < 1 || part.index > part.count)) {
     throw new AmalgamError("E_ARGS", `--shard ${part.index}/${part.count}: expected I/N with 1 <= I <= N`);
   }
+  const mine = part ? new Set(assignShards(plan, part.count)[part.index - 1]) : undefined;
+  const myShards = plan.shards.filter((s) => !mine || mine.has(s.file));
+  const opened = await openProgress(plan, options, myShards.map((s) => s.file), warn);
+  const progress = opened?.progress;
+  const resumed = new Set(opened?.kept ?? []);
+  state.finished = resumed.size;
+  if (resumed.size) options.onResume?.([...resumed], myShards.length);
   // Fixed regions for tiled merges: input/output slots, then one scratch region per thread.
   const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
   const streaming = planStreaming(plan, budget, options.tileElements);
@@ -268,10 +368,17 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
   try {
     let done = 0;
     let bytesDone = 0;
-    const mine = part ? new Set(assignShards(plan, part.count)[part.index - 1]) : undefined;
-    for (const shard of plan.shards) {
-      if (mine && !mine.has(shard.file)) continue;
-      const w = await sink.create(shard.file);
+    for (const shard of myShards) {
+      if (resumed.has(shard.file)) {
+        done += shard.tensors.length;
+        bytesDone += shard.layout.sizes.reduce((a, b) => a + b, 0);
+        files.push(shard.file);
+        options.onProgress?.({ tensorsDone: done, tensorsTotal: plan.tensors.length, bytesDone, bytesTotal: plan.totalBytes, tensor: shard.tensors[shard.tensors.length - 1]?.name ?? "" });
+        continue;
+      }
+      const raw = await sink.create(shard.file);
+      const hashed = progress ? hashingWriter(raw) : undefined;
+      const w = hashed ?? raw;
       await w.write(shard.layout.header);
       for (let i = 0; i < shard.tensors.length; i++) {
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
@@ -299,6 +406,10 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
       }
       await w.close();
       files.push(shard.file);
+      if (progress && hashed) {
+        await progress.add(shard.file, await hashed.finished());
+        state.finished = progress.files.size;
+      }
     }
     if (part) {
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
@@ -314,11 +425,12 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
       const list = q.tensors.length > 6 ? `${q.tensors.slice(0, 6).join(", ")} and ${q.tensors.length - 6} more` : q.tensors.join(", ");
       warn(`${q.description} [quirk ${id}; ${q.tensors.length} tensor(s): ${list}]${run.fixQuirks ? "" : " (--fix-quirks applies the fix)"}`);
     }
+    await progress?.committing(files);
     await sink.commit();
   } finally {
     gpu?.close();
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();
   }
-  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1, gpu: gpu?.stats };
+  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1, gpu: gpu?.stats, resumed: [...resumed] };
 }

@@ -15,6 +15,13 @@ export type { WeightInfo } from "../arch/types.ts";
 /** config.json keys that hold the layer count when the architecture is unknown, in lookup order. */
 export const LAYER_COUNT_KEYS = ["num_hidden_layers", "n_layer", "num_layers", "n_layers"] as const;
 
+/**
+ * Layer and expert counts (from config.json or from layer indices in tensor names) above this are
+ * refused before anything loops over them: the deepest published transformers have < 200 layers
+ * and the largest mixtures < 400 experts.
+ */
+export const MAX_LAYERS = 10_000;
+
 /** Stands for the model's own layer prefix in inferred layer templates. */
 const PREFIX_VAR = "${layer_prefix}";
 
@@ -86,8 +93,8 @@ function plain(name: string, isEmbed = false, tiedNames: readonly string[] = [])
 function configInt(files: ModelFiles, key: string): number | undefined {
   const v = getConfigPath(files.config, key);
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-    throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: "${key}" is ${JSON.stringify(v)}, expected a non-negative integer`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_LAYERS) {
+    throw new AmalgamError("E_MODEL_CONFIG", `${files.dir.ref}/config.json: "${key}" is ${JSON.stringify(v)}, expected an integer from 0 to ${MAX_LAYERS}`);
   }
   return v;
 }
@@ -102,6 +109,9 @@ export function inferStructure(files: ModelFiles): ModelStructure {
   const names = [...files.tensors.keys()].sort();
   for (const name of names) {
     const l = parseLayerName(name);
+    if (l && l.index >= MAX_LAYERS) {
+      throw new AmalgamError("E_SAFETENSORS", `${ref}: tensor ${JSON.stringify(name)} names layer ${l.index}, over the limit of ${MAX_LAYERS} layers`);
+    }
     if (l && (prefix === undefined || l.prefix === prefix)) {
       prefix = l.prefix;
       let list = byLayer.get(l.index);
