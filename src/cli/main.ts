@@ -3,6 +3,7 @@ import { AmalgamError } from "../errors.ts";
 import type { CliHost } from "./host.ts";
 import { mergeCommand } from "./merge-command.ts";
 import { assembleCommand } from "./assemble-command.ts";
+import { pytorchCommand } from "./pytorch-command.ts";
 
 export const VERSION = "0.1.0";
 
@@ -13,6 +14,7 @@ Merge LLM checkpoints from MergeKit YAML configs.
 Commands:
   merge CONFIG OUT_DIR   run a merge (MergeKit's mergekit-yaml)
   assemble OUT_DIR       finish a merge run in parts (merge --shard I/N)
+  pytorch CONFIG OUT_DIR merge raw state dicts (.safetensors/.bin files; mergekit-pytorch)
   help [COMMAND]         show help
   version                print the version
 
@@ -30,6 +32,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       case "-h":
         if (rest[0] === "merge") return await mergeCommand(["--help"], host);
         if (rest[0] === "assemble") return await assembleCommand(["--help"], host);
+        if (rest[0] === "pytorch") return await pytorchCommand(["--help"], host);
         host.stdout(HELP);
         return 0;
       case "version":
@@ -40,8 +43,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         return await mergeCommand(rest, host);
       case "assemble":
         return await assembleCommand(rest, host);
+      case "pytorch":
+        return await pytorchCommand(rest, host);
       default:
-        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, assemble, help, version`);
+        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, assemble, pytorch, help, version`);
     }
   } catch (e) {
     if (e instanceof AmalgamError) {

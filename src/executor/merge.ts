@@ -8,7 +8,7 @@ import { AmalgamError } from "../errors.ts";
 import { Kernels } from "../kernels/kernels.ts";
 import type { OutputSink, ResolveModel } from "../io/storage.ts";
 import { writeWhole } from "../io/storage.ts";
-import { writeModelFiles } from "../output/model-files.ts";
+import { shardIndexJson, writeModelFiles } from "../output/model-files.ts";
 import { assignShards, partManifest, partManifestName } from "./parts.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
@@ -65,6 +65,11 @@ export interface MergeOptions {
   readonly part?: { readonly index: number; readonly count: number };
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
+  /**
+   * false: write only the weights (and the shard index when sharded), no config.json, tokenizer or
+   * card — mergekit-pytorch's output. Default true.
+   */
+  readonly modelFiles?: boolean;
 }
 
 export interface MergeResult {
@@ -139,14 +144,19 @@ function inputsOf(t: PlannedTensor): string {
   return t.sources.map((s) => s.model.ref.text).join(", ");
 }
 
-interface TensorRun {
+/** What one tensor's merge reports to (warnings and quirks, deduplicated by the caller). */
+export interface TensorRun {
   readonly seed: number;
   readonly fixQuirks: boolean;
   warn(m: string): void;
   quirk(id: string, description: string, tensor: string): void;
 }
 
-async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<{ ptr: number; bytes: number }> {
+/**
+ * Merges one planned tensor whole (no tiles) into fresh kernel memory after `k.reset()`; the result
+ * is the tensor's stored bytes in its output dtype, the same bytes the tiled path writes.
+ */
+export async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<{ ptr: number; bytes: number }> {
   k.reset();
   const inputs: MergeInput[] = [];
   for (const s of t.sources) {
@@ -263,6 +273,11 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
         writeModelCard: options.writeModelCard ?? true, outputName: options.outputName, fixQuirks: options.fixQuirks ?? false,
       }));
       files.push(partManifestName(part));
+    } else if (options.modelFiles === false) {
+      if (plan.shards.length > 1) {
+        await writeWhole(sink, "model.safetensors.index.json", shardIndexJson(plan));
+        files.push("model.safetensors.index.json");
+      }
     } else {
       files.push(...(await writeModelFiles(plan, sink, options)));
     }

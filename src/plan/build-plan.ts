@@ -147,6 +147,40 @@ function storageDType(t: ModelTensor, model: LoadedModel): DType {
   return t.dtype;
 }
 
+/**
+ * MergeKit's greedy sharding of tensors in write order: a shard is closed before a tensor that
+ * would take it past `limit` bytes (<= 0: one file); names `model.safetensors` or
+ * `model-0000i-of-0000N.safetensors`; data laid out as the safetensors library does.
+ */
+export function planShards(tensors: readonly PlannedTensor[], limit: number): { shards: PlannedShard[]; totalBytes: number } {
+  const groups: PlannedTensor[][] = [];
+  let cur: PlannedTensor[] = [];
+  let curBytes = 0;
+  for (const t of tensors) {
+    const n = tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape });
+    if (limit > 0 && cur.length > 0 && curBytes + n > limit) {
+      groups.push(cur);
+      cur = [];
+      curBytes = 0;
+    }
+    cur.push(t);
+    curBytes += n;
+  }
+  if (cur.length || groups.length === 0) groups.push(cur);
+  const pad = (i: number) => String(i).padStart(5, "0");
+  const shards: PlannedShard[] = groups.map((g, i) => {
+    const layout = layoutFile(g.map((t) => ({ name: t.name, dtype: t.outDtype, shape: t.shape })));
+    const byName = new Map(g.map((t) => [t.name, t]));
+    return {
+      file: groups.length === 1 ? "model.safetensors" : `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`,
+      tensors: layout.order.map((s) => byName.get(s.name)!),
+      layout,
+    };
+  });
+  const totalBytes = tensors.reduce((a, t) => a + tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape }), 0);
+  return { shards, totalBytes };
+}
+
 export async function buildPlan(config: MergeConfig, options: PlanOptions): Promise<MergePlan> {
   const method: MethodDef = getMethod(config.mergeMethod, `${config.file}: merge_method`);
   const warnings: string[] = [];
@@ -219,32 +253,7 @@ export async function buildPlan(config: MergeConfig, options: PlanOptions): Prom
   const key = (p: PlannedTensor) => p.sources[0]!.tensor.name;
   tensors.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
-  const limit = options.outShardSize ?? DEFAULT_SHARD_BYTES;
-  const groups: PlannedTensor[][] = [];
-  let cur: PlannedTensor[] = [];
-  let curBytes = 0;
-  for (const t of tensors) {
-    const n = tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape });
-    if (limit > 0 && cur.length > 0 && curBytes + n > limit) {
-      groups.push(cur);
-      cur = [];
-      curBytes = 0;
-    }
-    cur.push(t);
-    curBytes += n;
-  }
-  if (cur.length || groups.length === 0) groups.push(cur);
-  const pad = (i: number) => String(i).padStart(5, "0");
-  const shards: PlannedShard[] = groups.map((g, i) => {
-    const layout = layoutFile(g.map((t) => ({ name: t.name, dtype: t.outDtype, shape: t.shape })));
-    const byName = new Map(g.map((t) => [t.name, t]));
-    return {
-      file: groups.length === 1 ? "model.safetensors" : `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`,
-      tensors: layout.order.map((s) => byName.get(s.name)!),
-      layout,
-    };
-  });
-  const totalBytes = tensors.reduce((a, t) => a + tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape }), 0);
+  const { shards, totalBytes } = planShards(tensors, options.outShardSize ?? DEFAULT_SHARD_BYTES);
 
   const all = [...models.values()];
   const base = config.baseModel ? models.get(refKey(config.baseModel)) : undefined;

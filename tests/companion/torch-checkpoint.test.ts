@@ -83,6 +83,7 @@ describe("torch .bin checkpoints", () => {
     const files = await openModelFiles(await fsResolver(dir)("."));
     expect(files.tensors.size).toBe(names.length);
     expect(files.tensors.get("model.norm.weight")!.file).toBe("pytorch_model-00001-of-00001.bin");
+    await files.dir.close?.();
   });
 
   it("handles storage offsets, shared storages, dtypes, 0-d and empty tensors, and a state_dict wrapper", async () => {
