@@ -4,6 +4,7 @@ import type { CliHost } from "./host.ts";
 import { mergeCommand } from "./merge-command.ts";
 import { assembleCommand } from "./assemble-command.ts";
 import { pytorchCommand } from "./pytorch-command.ts";
+import { multiCommand } from "./multi-command.ts";
 
 export const VERSION = "0.1.0";
 
@@ -14,6 +15,7 @@ Merge LLM checkpoints from MergeKit YAML configs.
 Commands:
   merge CONFIG OUT_DIR   run a merge (MergeKit's mergekit-yaml)
   assemble OUT_DIR       finish a merge run in parts (merge --shard I/N)
+  multi CONFIG -I DIR    run a multi-stage recipe of merges (mergekit-multi; --single-pass)
   pytorch CONFIG OUT_DIR merge raw state dicts (.safetensors/.bin files; mergekit-pytorch)
   help [COMMAND]         show help
   version                print the version
@@ -33,6 +35,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         if (rest[0] === "merge") return await mergeCommand(["--help"], host);
         if (rest[0] === "assemble") return await assembleCommand(["--help"], host);
         if (rest[0] === "pytorch") return await pytorchCommand(["--help"], host);
+        if (rest[0] === "multi") return await multiCommand(["--help"], host);
         host.stdout(HELP);
         return 0;
       case "version":
@@ -45,8 +48,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         return await assembleCommand(rest, host);
       case "pytorch":
         return await pytorchCommand(rest, host);
+      case "multi":
+        return await multiCommand(rest, host);
       default:
-        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, assemble, pytorch, help, version`);
+        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, assemble, multi, pytorch, help, version`);
     }
   } catch (e) {
     if (e instanceof AmalgamError) {
