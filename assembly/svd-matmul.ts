@@ -30,7 +30,7 @@ export function svd_matmul(out: usize, a: usize, b: usize, m: usize, k: usize, n
     const ai = a + ((i * k) << 2);
     for (let p: usize = 0; p < k; p++) {
       const s = load<f32>(ai + (p << 2));
-      if (s != 0) axpy(row, b + ((p * n) << 2), s, n);
+      axpy(row, b + ((p * n) << 2), s, n);
     }
   }
   return 0;
@@ -44,7 +44,7 @@ export function svd_matmul_tn(out: usize, a: usize, b: usize, k: usize, m: usize
     const bp = b + ((p * n) << 2);
     for (let i: usize = 0; i < m; i++) {
       const s = load<f32>(ap + (i << 2));
-      if (s != 0) axpy(out + ((i * n) << 2), bp, s, n);
+      axpy(out + ((i * n) << 2), bp, s, n);
     }
   }
   return 0;
