@@ -187,7 +187,10 @@ export async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor,
 export async function merge(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
-  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks }));
+  const plan = options.plan ?? (await buildPlan(cfg, {
+    resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks,
+    kernelModule: options.kernels instanceof WebAssembly.Module ? options.kernels : undefined,
+  }));
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;

@@ -7,6 +7,7 @@ import { mergeTensor } from "../executor/merge.ts";
 import type { TensorRun } from "../executor/merge.ts";
 import { AmalgamError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
+import { Serial } from "../lora/serial.ts";
 import type { ByteSource, ModelDirectory } from "../io/storage.ts";
 import { outputModelConfig } from "../output/model-config.ts";
 import { shardIndexJson } from "../output/model-files.ts";
@@ -19,23 +20,13 @@ interface Region {
   readonly tensor: PlannedTensor;
 }
 
-/** Runs one task at a time (a stage's kernel instance is reset by every tensor merge). */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const r = this.tail.then(fn);
-    this.tail = r.catch(() => {});
-    return r;
-  }
-}
-
 export class VirtualModel implements ModelDirectory {
   private readonly files = new Map<string, Uint8Array>();
   private readonly shards = new Map<string, { shard: PlannedShard; regions: Region[] }>();
   private readonly cache = new Map<string, Promise<Uint8Array>>();
   private readonly expected = new Map<string, number>();
   private readonly readBytes = new Map<string, number>();
-  private readonly mutex = new Mutex();
+  private readonly serial = new Serial();
   private tokenizer: string[] | undefined;
   /** Tensors computed so far (a tensor computed twice was dropped and read again). */
   computed = 0;
@@ -140,7 +131,7 @@ export class VirtualModel implements ModelDirectory {
   private tensorBytes(t: PlannedTensor): Promise<Uint8Array> {
     let p = this.cache.get(t.name);
     if (!p) {
-      p = this.mutex.run(async () => {
+      p = this.serial.run(async () => {
         const r = await mergeTensor(this.kernels, this.plan, t, this.run);
         this.computed++;
         return this.kernels.bytes(r.ptr, r.bytes).slice();

@@ -5,7 +5,7 @@ import type { MergeConfig, ModelRef, ParameterMap, SourceConfig } from "../confi
 import { isDType, promote } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
-import { openModelFiles } from "../io/model-files.ts";
+import { openModelRef } from "../lora/lora-model.ts";
 import type { ModelTensor } from "../io/model-files.ts";
 import { layoutFile, tensorBytes } from "../io/safetensors-writer.ts";
 import type { ResolveModel } from "../io/storage.ts";
@@ -21,6 +21,8 @@ export interface PlanOptions {
   readonly outShardSize?: number;
   /** --fix-quirks: passed to MethodDef.outputDtype. */
   readonly fixQuirks?: boolean;
+  /** The kernel module, for `model+lora` references (their weights are computed when read). */
+  readonly kernelModule?: WebAssembly.Module;
 }
 
 export const DEFAULT_SHARD_BYTES = 5_000_000_000;
@@ -68,7 +70,7 @@ function resolveParams(specs: readonly ParamSpec[], levels: readonly (ParameterM
   return out;
 }
 
-async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<Map<string, LoadedModel>> {
+async function loadModels(config: MergeConfig, resolve: ResolveModel, kernelModule: WebAssembly.Module | undefined): Promise<Map<string, LoadedModel>> {
   const refs: ModelRef[] = [];
   const seen = new Set<string>();
   const add = (r: ModelRef | undefined) => {
@@ -83,9 +85,7 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel): Promise<M
   add(config.baseModel);
   const out = new Map<string, LoadedModel>();
   for (const ref of refs) {
-    if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `model "${ref.text}": LoRA references (model+lora) are not supported yet`);
-    const dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
-    const files = await openModelFiles(dir);
+    const files = await openModelRef(ref, resolve, kernelModule);
     out.set(refKey(ref), { ref, files, structure: inferStructure(files) });
   }
   return out;
@@ -184,7 +184,7 @@ export function planShards(tensors: readonly PlannedTensor[], limit: number): { 
 export async function buildPlan(config: MergeConfig, options: PlanOptions): Promise<MergePlan> {
   const method: MethodDef = getMethod(config.mergeMethod, `${config.file}: merge_method`);
   const warnings: string[] = [];
-  const models = await loadModels(config, options.resolveModel);
+  const models = await loadModels(config, options.resolveModel, options.kernelModule);
   const slices = normalizeSlices(config, models);
   if (method.base === "required" && slices.some((s) => !s.base)) {
     throw new AmalgamError("E_CONFIG", `${config.file}: merge_method "${method.name}" needs a base_model`);
