@@ -16,6 +16,7 @@ import { openModelFiles } from "../io/model-files.ts";
 import type { ResolveModel } from "../io/storage.ts";
 import { openLoraAdapter } from "./lora-adapter.ts";
 import type { LoraAdapter, LoraModule } from "./lora-adapter.ts";
+import { ComputedSource } from "./computed-source.ts";
 import { Serial } from "./serial.ts";
 
 /** The kernel instance of one adapted model, made on first use. */
@@ -32,26 +33,11 @@ class LoraCompute {
 }
 
 /** W + scale * delta for one weight (or bias), stored in W's dtype. */
-class AdaptedSource implements ByteSource {
-  private bytes: Promise<Uint8Array> | undefined;
-  private read = 0;
-  readonly size: number;
+class AdaptedTensor {
+  constructor(private readonly base: ModelTensor, private readonly lora: LoraModule, private readonly part: "weight" | "bias", private readonly fanInFanOut: boolean, private readonly compute: LoraCompute) {}
 
-  constructor(private readonly base: ModelTensor, private readonly lora: LoraModule, private readonly part: "weight" | "bias", private readonly fanInFanOut: boolean, private readonly compute: LoraCompute) {
-    this.size = base.byteLength;
-  }
-
-  async readInto(offset: number, dest: Uint8Array): Promise<void> {
-    if (offset < 0 || offset + dest.length > this.size) throw new AmalgamError("E_IO", `read of ${dest.length} bytes at ${offset} is outside the ${this.size}-byte adapted tensor "${this.base.name}"`);
-    this.bytes ??= this.compute.serial.run(() => this.merge());
-    const p = this.bytes;
-    dest.set((await p).subarray(offset, offset + dest.length));
-    // Every consumer reads a tensor once, whole or tile by tile: drop it once covered.
-    this.read += dest.length;
-    if (this.read >= this.size && this.bytes === p) {
-      this.bytes = undefined;
-      this.read = 0;
-    }
+  source(): ByteSource {
+    return new ComputedSource(this.base.byteLength, `the adapted tensor "${this.base.name}"`, () => this.compute.serial.run(() => this.merge()));
   }
 
   private async merge(): Promise<Uint8Array> {
@@ -128,11 +114,11 @@ export function applyLora(files: ModelFiles, adapter: LoraAdapter, ref: string, 
     if (weight.shape.length !== 2 || weight.shape[0] !== shape[0] || weight.shape[1] !== shape[1]) {
       throw new AmalgamError("E_SHAPE", `${where}: module "${l.module}" gives a ${JSON.stringify(shape)} delta for the ${JSON.stringify(weight.shape)} weight`);
     }
-    tensors.set(weight.name, { ...weight, file: `${weight.file}+lora`, offset: 0, source: new AdaptedSource(weight, l, "weight", adapter.fanInFanOut, compute) });
+    tensors.set(weight.name, { ...weight, file: `${weight.file}+lora`, offset: 0, source: new AdaptedTensor(weight, l, "weight", adapter.fanInFanOut, compute).source() });
     if (l.bias) {
       const bias = files.tensors.get(`${l.module}.bias`);
       if (!bias) throw new AmalgamError("E_TENSOR_MISSING", `${where}: module "${l.module}" has a lora_B.bias but the model has no "${l.module}.bias"`);
-      tensors.set(bias.name, { ...bias, file: `${bias.file}+lora`, offset: 0, source: new AdaptedSource(bias, l, "bias", adapter.fanInFanOut, compute) });
+      tensors.set(bias.name, { ...bias, file: `${bias.file}+lora`, offset: 0, source: new AdaptedTensor(bias, l, "bias", adapter.fanInFanOut, compute).source() });
     }
   }
   for (const [name, t] of adapter.saved) tensors.set(name, { ...t, name });
