@@ -6,6 +6,7 @@ import { assembleCommand } from "./assemble-command.ts";
 import { pytorchCommand } from "./pytorch-command.ts";
 import { multiCommand } from "./multi-command.ts";
 import { extractLoraCommand } from "./extract-lora-command.ts";
+import { moeCommand } from "./moe-command.ts";
 
 export const VERSION = "0.1.0";
 
@@ -18,6 +19,7 @@ Commands:
   assemble OUT_DIR       finish a merge run in parts (merge --shard I/N)
   multi CONFIG -I DIR    run a multi-stage recipe of merges (mergekit-multi; --single-pass)
   pytorch CONFIG OUT_DIR merge raw state dicts (.safetensors/.bin files; mergekit-pytorch)
+  moe CONFIG OUT_DIR     build a mixture of experts from dense models (mergekit-moe)
   extract-lora --model M --base-model B --out-path DIR
                          extract a LoRA adapter from a fine-tune (mergekit-extract-lora)
   help [COMMAND]         show help
@@ -40,6 +42,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         if (rest[0] === "pytorch") return await pytorchCommand(["--help"], host);
         if (rest[0] === "multi") return await multiCommand(["--help"], host);
         if (rest[0] === "extract-lora") return await extractLoraCommand(["--help"], host);
+        if (rest[0] === "moe") return await moeCommand(["--help"], host);
         host.stdout(HELP);
         return 0;
       case "version":
@@ -56,8 +59,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         return await multiCommand(rest, host);
       case "extract-lora":
         return await extractLoraCommand(rest, host);
+      case "moe":
+        return await moeCommand(rest, host);
       default:
-        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, assemble, multi, pytorch, extract-lora, help, version`);
+        throw new AmalgamError("E_ARGS", `unknown command "${cmd}"; expected one of: merge, assemble, multi, pytorch, moe, extract-lora, help, version`);
     }
   } catch (e) {
     if (e instanceof AmalgamError) {
