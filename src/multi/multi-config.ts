@@ -71,7 +71,9 @@ export function parseMultiConfig(text: string, file: string, intermediateDir: st
       throw new AmalgamError("E_CONFIG", name === undefined ? `${where}: more than one unnamed merge; only the final merge may omit "name"` : `${where}: duplicate merge name "${name}"`);
     }
     seen.add(name);
-    raw.push({ name, index, config: { ...config, text: body.replace(/^---[^\n]*\n/, "") } });
+    // The stage's own config text, without the document marker and its `name:` (MergeKit pops it).
+    const own = body.replace(/^---[^\n]*\n/, "").replace(/^name:[^\n]*\n/m, "");
+    raw.push({ name, index, config: { ...config, text: own } });
   });
   if (raw.length === 0) throw new AmalgamError("E_CONFIG", `${file}: no merge documents`);
   const names = new Set(raw.map((r) => r.name).filter((n): n is string => n !== undefined));

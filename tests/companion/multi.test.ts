@@ -171,3 +171,13 @@ describe("amalgam multi", () => {
     expect(() => parseMultiConfig(`name: a\nmerge_method: passthrough\nmodels:\n  - model: mx\n  bad: [\n`, "r.yml", "/tmp", (d, n) => `${d}/${n}`)).toThrow(AmalgamError);
   });
 });
+
+describe("multi stage configs", () => {
+  it("record each stage's own text without its name in mergekit_config.yml", async () => {
+    const dir = tempDir();
+    const recipe = write(dir, `${STAGE_MIX}---\nmerge_method: passthrough\nmodels:\n  - model: mix\n`);
+    expect((await cli("multi", recipe, "-I", join(dir, "i"), "--out-path", join(dir, "o"))).code).toBe(0);
+    expect(readFileSync(join(dir, "i", "mix", "mergekit_config.yml"), "utf8")).toBe(STAGE_MIX.replace("name: mix\n", ""));
+    expect(readFileSync(join(dir, "o", "mergekit_config.yml"), "utf8")).toBe("merge_method: passthrough\nmodels:\n  - model: mix\n");
+  });
+});
