@@ -28,7 +28,10 @@ function rand(n: number, seed: number): Float32Array {
 describe("svd kernels", () => {
   it("svd_matmul and svd_matmul_tn sum in index order, bit for bit, over awkward shapes", async () => {
     const k = await testKernels();
-    for (const m of [1, 3, 5]) for (const kk of [1, 2, 7]) for (const n of SHAPES) {
+    const shapes: [number, number, number][] = [];
+    for (const m of [1, 3, 4, 5, 9]) for (const kk of [1, 2, 4, 7, 9]) for (const n of SHAPES) shapes.push([m, kk, n]);
+    shapes.push([6, 300, 5], [130, 9, 7], [131, 261, 3]); // several cache blocks (128 rows of b, 64 output rows)
+    for (const [m, kk, n] of shapes) {
       k.reset();
       const a = rand(m * kk, m * 100 + kk), b = rand(kk * n, n + 7);
       const ref = new Float32Array(m * n);
