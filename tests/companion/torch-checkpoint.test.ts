@@ -13,6 +13,8 @@ import { readTensors } from "../helpers/safetensors-read.ts";
 import { runMerge, tempDir } from "../helpers/run-merge.ts";
 import { f16BitsToF32 } from "../helpers/reference.ts";
 import { memorySource, pickleBytes, torchZip } from "./helpers/zip-writer.ts";
+import { startRangeServer } from "../helpers/range-server.ts";
+import { httpResolver } from "../../src/io/http-model.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 const FIX = join(ROOT, "tests", "fixtures", "torch-bin");
@@ -84,6 +86,24 @@ describe("torch .bin checkpoints", () => {
     expect(files.tensors.size).toBe(names.length);
     expect(files.tensors.get("model.norm.weight")!.file).toBe("pytorch_model-00001-of-00001.bin");
     await files.dir.close?.();
+  });
+
+  it("reads a .bin model over HTTP Range requests, tensors lazily", async () => {
+    const server = await startRangeServer(FIX);
+    try {
+      const dir = await httpResolver()(`${server.url}/tiny-base/`);
+      const files = await openModelFiles(dir);
+      const before = server.stats.bytes;
+      const size = readFileSync(join(FIX, "tiny-base", "pytorch_model.bin")).length;
+      expect(before).toBeLessThan(size / 4); // the pickle and headers, not the tensors
+      const t = files.tensors.get("model.layers.2.mlp.down_proj.weight")!;
+      const got = new Uint8Array(t.byteLength);
+      await t.source.readInto(t.offset, got);
+      const st = readTensors(join(ROOT, "examples", "models", "base")).get("model.layers.2.mlp.down_proj.weight")!;
+      expect(Buffer.compare(got, st.raw)).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 
   it("handles storage offsets, shared storages, dtypes, 0-d and empty tensors, and a state_dict wrapper", async () => {
