@@ -16,3 +16,4 @@ export { lora_merge } from "./lora-merge";
 export function heapBase(): usize {
   return __heap_base;
 }
+export { diff_stats } from "./diff-stats";

@@ -19,7 +19,11 @@ export type ErrorCode =
   | "E_IO"
   | "E_OUTPUT"
   | "E_ARGS"
-  | "E_ABORTED";
+  | "E_ABORTED"
+  | "E_ARCH"
+  | "E_ARCH_MISMATCH"
+  | "E_TOKENIZER"
+  | "E_CHAT_TEMPLATE";
 
 /** The one error class of Amalgam: a stable code plus a message naming file/tensor/config path. */
 export class AmalgamError extends Error {

@@ -8,8 +8,11 @@ import type { CliHost } from "./host.ts";
 import { MERGE_FLAGS } from "./merge-command.ts";
 import { progressLine } from "./progress.ts";
 
-/** Every `amalgam merge` flag but `--shard` (parts are a merge-command feature). */
-export const COMPANION_MERGE_FLAGS: readonly FlagSpec[] = MERGE_FLAGS.filter((f) => f.name !== "shard" && f.name !== "help");
+/** `amalgam merge`'s own features that the companion commands do not have. */
+const MERGE_ONLY = new Set(["shard", "help", "dry-run", "json"]);
+
+/** Every `amalgam merge` flag but the merge command's own features (parts, dry runs, JSON events). */
+export const COMPANION_MERGE_FLAGS: readonly FlagSpec[] = MERGE_FLAGS.filter((f) => !MERGE_ONLY.has(f.name));
 
 export const HELP_FLAG: FlagSpec = { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" };
 
@@ -64,6 +67,7 @@ export async function runOptions(args: ParsedArgs, host: CliHost, label: string)
       writeModelCard: args.flags["write-model-card"] !== false,
       randomSeed: parseSeed(args),
       fixQuirks: args.flags["fix-quirks"] === true,
+      allowCrimes: args.flags["allow-crimes"] === true,
       threadPool: useWorkers ? host.threadPool : undefined,
       threadCount: threads,
       memoryBudget: args.flags["memory-budget"] !== undefined ? parseSize(String(args.flags["memory-budget"]), "--memory-budget") : undefined,

@@ -32,7 +32,7 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 /** Deeper nesting than this is refused (MergeKit configs nest at most ~6 levels). */
 export const MAX_DEPTH = 32;
 
-export function where(node: { path: string; pos: Pos | undefined }): string {
+export function where(node: { readonly path: string; readonly pos?: Pos | undefined }): string {
   return node.pos ? `${node.path || "config"} (line ${node.pos.line}, column ${node.pos.col})` : node.path || "config";
 }
 
@@ -49,7 +49,7 @@ export function parseYamlTree(text: string, file: string): YNode {
   const err = doc.errors[0];
   if (err) {
     const p = err.linePos?.[0];
-    throw new AmalgamError("E_CONFIG", `${file}${p ? ` (line ${p.line}, column ${p.col})` : ""}: invalid YAML: ${err.message.split("\n")[0]}`);
+    throw new AmalgamError("E_CONFIG", `${file}${p ? ` (line ${p.line}, column ${p.col})` : ""}: invalid YAML: ${err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`);
   }
   const posOf = (n: YamlNode | null | undefined): Pos | undefined => {
     const r = n?.range;
@@ -85,6 +85,8 @@ export function parseYamlTree(text: string, file: string): YNode {
     }
     if (isScalar(yn)) {
       const v = yn.value;
+      // PyYAML (MergeKit) reads plain y/Y/n/N as strings; the yaml package's 1.1 schema as booleans.
+      if (typeof v === "boolean" && typeof yn.source === "string" && /^[yYnN]$/.test(yn.source)) return { kind: "scalar", value: yn.source, path, pos };
       if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return { kind: "scalar", value: v, path, pos };
       return { kind: "scalar", value: String(v), path, pos };
     }

@@ -18,7 +18,7 @@ export async function assembleOutput(options: AssembleOptions): Promise<{ files:
   const first = options.manifests[0];
   if (!first) throw new AmalgamError("E_OUTPUT", "no part manifests (amalgam-part-I-of-N.json) found in the output directory");
   const config = parseMergeConfig(first.config, "mergekit_config.yml (from the part manifest)");
-  const plan = await buildPlan(config, { resolveModel: options.resolveModel, outShardSize: first.options.outShardSize, fixQuirks: first.options.fixQuirks });
+  const plan = await buildPlan(config, { resolveModel: options.resolveModel, outShardSize: first.options.outShardSize, fixQuirks: first.options.fixQuirks, allowCrimes: first.options.allowCrimes ?? false });
   const parts = checkParts(plan, options.manifests);
   try {
     const files = await writeModelFiles(plan, options.sink, first.options);

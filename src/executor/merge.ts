@@ -41,6 +41,8 @@ export interface MergeOptions {
   readonly randomSeed?: number;
   /** Apply the documented fixes of MergeKit's quirks instead of reproducing them (docs/compat.md). */
   readonly fixQuirks?: boolean;
+  /** Merge models whose architectures differ (MergeKit's --allow-crimes); the donor's layout is used. */
+  readonly allowCrimes?: boolean;
   readonly onProgress?: (p: MergeProgress) => void;
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
@@ -83,12 +85,12 @@ export interface MergeResult {
 
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
 /** Tiles smaller than this make per-tile overhead (a job, a read per input) show. */
-const MIN_TILE_ELEMENTS = 1 << 16;
+export const MIN_TILE_ELEMENTS = 1 << 16;
 /** Tiles larger than this stop paying off: the reads of the next tile overlap less. */
-const MAX_TILE_ELEMENTS = 1 << 24;
+export const MAX_TILE_ELEMENTS = 1 << 24;
 
 /** Whether a planned tensor can be merged tile by tile (elementwise method, no cropping). */
-function tileable(plan: MergePlan, t: PlannedTensor): boolean {
+export function tileable(plan: MergePlan, t: PlannedTensor): boolean {
   return plan.method.elementwise === true && t.sources.every((s) => s.tensor.shape.length === t.shape.length && s.tensor.shape.every((d, i) => d === t.shape[i]));
 }
 
@@ -183,12 +185,21 @@ export async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor,
   return { ptr: dst, bytes };
 }
 
-/** Runs a whole merge into `options.sink`. */
+/** Runs a whole merge into `options.sink`; on any failure (planning included) the sink is aborted. */
 export async function merge(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
+  try {
+    return await mergeInto(config, options);
+  } catch (e) {
+    await options.sink.abort().catch(() => {});
+    throw e;
+  }
+}
+
+async function mergeInto(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
   const plan = options.plan ?? (await buildPlan(cfg, {
-    resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks,
+    resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes,
     kernelModule: options.kernels instanceof WebAssembly.Module ? options.kernels : undefined,
   }));
   for (const w of plan.warnings) warn(w);
@@ -274,6 +285,7 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
         outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
         writeModelCard: options.writeModelCard ?? true, outputName: options.outputName, fixQuirks: options.fixQuirks ?? false,
+        allowCrimes: options.allowCrimes ?? false,
       }));
       files.push(partManifestName(part));
     } else if (options.modelFiles === false) {
@@ -289,9 +301,6 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       warn(`${q.description} [quirk ${id}; ${q.tensors.length} tensor(s): ${list}]${run.fixQuirks ? "" : " (--fix-quirks applies the fix)"}`);
     }
     await sink.commit();
-  } catch (e) {
-    await sink.abort().catch(() => {});
-    throw e;
   } finally {
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();

@@ -125,6 +125,18 @@ export function applyLora(files: ModelFiles, adapter: LoraAdapter, ref: string, 
   return { dir: joinedDir(files.dir, adapter.dir, ref), config: files.config, tensors };
 }
 
+/** `files` with the adapter that `ref` names (`model+adapter`) applied; the adapter directory is resolved with `resolve`. */
+export async function withLoraOf(files: ModelFiles, ref: ModelRef, resolve: ResolveModel, module: WebAssembly.Module | undefined): Promise<ModelFiles> {
+  if (!ref.lora) return files;
+  const adapterDir = await resolve(ref.lora.revision ? `${ref.lora.path}@${ref.lora.revision}` : ref.lora.path);
+  try {
+    return applyLora(files, await openLoraAdapter(adapterDir), ref.text, module);
+  } catch (e) {
+    await adapterDir.close?.().catch(() => {});
+    throw e;
+  }
+}
+
 /**
  * Opens a model reference (`path[@rev][+lora[@rev]]`): the model's files, with the adapter applied
  * when the reference names one.
@@ -132,14 +144,9 @@ export function applyLora(files: ModelFiles, adapter: LoraAdapter, ref: string, 
 export async function openModelRef(ref: ModelRef | string, resolve: ResolveModel, module: WebAssembly.Module | undefined, where = "model"): Promise<ModelFiles> {
   const r = typeof ref === "string" ? parseModelRef(ref, where) : ref;
   const dir = await resolve(r.revision ? `${r.path}@${r.revision}` : r.path);
-  const files = await openModelFiles(dir);
-  if (!r.lora) return files;
-  let adapterDir: ModelDirectory | undefined;
   try {
-    adapterDir = await resolve(r.lora.revision ? `${r.lora.path}@${r.lora.revision}` : r.lora.path);
-    return applyLora(files, await openLoraAdapter(adapterDir), r.text, module);
+    return await withLoraOf(await openModelFiles(dir), r, resolve, module);
   } catch (e) {
-    await adapterDir?.close?.().catch(() => {});
     await dir.close?.().catch(() => {});
     throw e;
   }

@@ -22,7 +22,8 @@ import { Serial } from "../lora/serial.ts";
 import { getMethod } from "../methods/registry.ts";
 import { tokenizerFilesToCopy, MAX_SIDE_FILE_BYTES } from "../output/side-files.ts";
 import { DEFAULT_SHARD_BYTES, planShards } from "../plan/build-plan.ts";
-import { inferStructure, isEmbedName } from "../plan/structure.ts";
+import { inferStructure, layerWeightName, modelStructure, resolveLayout } from "../plan/structure.ts";
+import type { WeightInfo } from "../plan/structure.ts";
 import type { LoadedModel, MergePlan, PlannedTensor } from "../plan/types.ts";
 import { streamKey } from "../random/stream-key.ts";
 import { degenerateGateWarning, gateVectors, normals } from "./gate-vectors.ts";
@@ -169,8 +170,19 @@ export async function buildMoe(config: MoeConfig, options: MoeOptions): Promise<
     }
     const k = await Kernels.instantiate(options.kernels);
     const outDtype = config.dtype ?? configDtype(base.files.config);
-    const layers = base.structure.numLayers;
-    const embed = [...base.files.tensors.values()].find((t) => base.structure.pre.includes(t.name) && isEmbedName(t.name) && t.shape.length === 2);
+    // The base's weights in its layout's order (MergeKit: the architecture's all_weights()).
+    const layout = modelStructure(base.files, resolveLayout([{ ref: base.ref.text, config: base.files.config }], 0, false));
+    if (layout.modules.length !== 1) throw new AmalgamError("E_UNSUPPORTED", `${base.ref.text}: a multi-module base model (${layout.modules.map((m) => m.name).join(", ")}) cannot become a MoE`);
+    const mod = layout.modules[0]!;
+    const layers = mod.numLayers;
+    const weights: WeightInfo[] = [
+      ...mod.pre,
+      ...mod.layers.flatMap((ws, i) => ws.map((w) => ({ ...w, name: layerWeightName(mod, w.name, i), aliases: w.aliases.map((a) => layerWeightName(mod, a, i)) }))),
+      ...mod.post,
+    ];
+    const find = (m: LoadedModel, w: WeightInfo) => [w.name, ...w.aliases].map((n) => m.files.tensors.get(n)).find((t) => t !== undefined);
+    const embedWeight = mod.pre.find((w) => w.isEmbed);
+    const embed = embedWeight ? find(base, embedWeight) : undefined;
     const hiddenCfg = base.files.config["hidden_size"];
     const hidden = typeof hiddenCfg === "number" ? hiddenCfg : embed?.shape[1];
     if (!hidden) throw new AmalgamError("E_MODEL_CONFIG", `${base.ref.text}: no hidden_size in config.json and no embedding to read it from`);
@@ -206,9 +218,9 @@ export async function buildMoe(config: MoeConfig, options: MoeOptions): Promise<
     const serial = new Serial();
     const skipped: string[] = [];
     let residualQuirk = false;
-    const expertTensor = (src: ExpertSource, name: string, outName: string): ModelTensor => {
-      const t = src.model.files.tensors.get(name);
-      if (!t) throw new AmalgamError("E_TENSOR_MISSING", `tensor "${name}" is needed for ${outName} but is not in expert model ${src.model.ref.text}`);
+    const expertTensor = (src: ExpertSource, w: WeightInfo, outName: string): ModelTensor => {
+      const t = find(src.model, w);
+      if (!t) throw new AmalgamError("E_TENSOR_MISSING", `tensor "${w.name}" is needed for ${outName} but is not in expert model ${src.model.ref.text}`);
       return src.config.noiseScale !== undefined ? noised(t, src.config.noiseScale, streamKey(options.randomSeed ?? 0, src.index, outName, "moe-noise"), k, serial) : t;
     };
     const expertScale = (src: ExpertSource, name: string, outName: string): number | undefined => {
@@ -217,18 +229,22 @@ export async function buildMoe(config: MoeConfig, options: MoeOptions): Promise<
       if (!outName.includes("down_proj") && !fix) { residualQuirk = true; return undefined; }
       return src.config.residualScale;
     };
-    const order = [...base.structure.pre, ...base.structure.layers.flatMap((rest, i) => rest.map((r) => `${base.structure.prefix}.${i}.${r}`)), ...base.structure.post];
-    for (const name of order) {
-      const bt = base.files.tensors.get(name)!;
+    for (const w of weights) {
+      const name = w.name;
+      const bt = find(base, w);
+      if (!bt) {
+        if (w.optional) continue; // a tied output head
+        throw new AmalgamError("E_TENSOR_MISSING", `tensor "${name}" is not in the base model ${base.ref.text}`);
+      }
       if (!isDType(bt.dtype)) { skipped.push(`${name} (${bt.dtype})`); continue; }
       if (name.includes(".mlp.")) {
         for (const src of experts) {
           const out = arch.expertName(name, src.index);
-          planned.push({ name: out, model: src.model, tensor: expertTensor(src, name, out), scale: expertScale(src, name, out) });
+          planned.push({ name: out, model: src.model, tensor: expertTensor(src, w, out), scale: expertScale(src, name, out) });
         }
         if (arch.sharedName && shared[0]) {
           const out = arch.sharedName(name);
-          planned.push({ name: out, model: shared[0].model, tensor: expertTensor(shared[0], name, out), scale: expertScale(shared[0], name, out) });
+          planned.push({ name: out, model: shared[0].model, tensor: expertTensor(shared[0], w, out), scale: expertScale(shared[0], name, out) });
         }
       } else {
         planned.push({ name, model: base, tensor: bt });
@@ -276,11 +292,14 @@ export async function buildMoe(config: MoeConfig, options: MoeOptions): Promise<
     }
     const { shards, totalBytes } = planShards(tensors, options.outShardSize ?? DEFAULT_SHARD_BYTES);
     const mergeConfig: MergeConfig = {
-      mergeMethod: "passthrough", models: undefined, slices: undefined, baseModel: config.baseModel, dtype: outDtype, outDtype: undefined,
-      parameters: new Map(), tokenizerSource: undefined, chatTemplate: undefined, text: config.text, file: config.file,
+      mergeMethod: "passthrough", models: undefined, slices: undefined, modules: undefined, baseModel: config.baseModel, dtype: outDtype, outDtype: undefined,
+      parameters: new Map(), tokenizer: undefined, chatTemplate: undefined, text: config.text, file: config.file,
     };
     const models = [...opened.values(), mem];
-    const plan: MergePlan = { config: mergeConfig, method: passthrough, models, base, donor: base, numLayers: layers, tensors, shards, totalBytes, warnings: [] };
+    const plan: MergePlan = {
+      config: mergeConfig, method: passthrough, models, base, donor: base, numLayers: layers,
+      layerCounts: [{ module: mod.name, key: mod.layerCountKey, count: layers }], tensors, shards, totalBytes, warnings: [], tokenizer: undefined, chatTemplate: undefined,
+    };
     const extra: string[] = [];
     const sink = withFiles(options.sink, async () => {
       const files: [string, Uint8Array | string][] = [["config.json", outputConfig(arch, base, experts.length, shared.length, config.expertsPerToken, outDtype)]];

@@ -115,7 +115,7 @@ async function runSinglePass(order: readonly MergeStage[], target: MergeStage, d
   const expect = (plan: MergePlan) => {
     for (const m of plan.models) if (m.files.dir instanceof VirtualModel) m.files.dir.expectReads(plan);
   };
-  const planOptions = { resolveModel, outShardSize: options.merge.outShardSize, fixQuirks: options.merge.fixQuirks, kernelModule: module };
+  const planOptions = { resolveModel, outShardSize: options.merge.outShardSize, fixQuirks: options.merge.fixQuirks, allowCrimes: options.merge.allowCrimes, kernelModule: module };
   const intermediates: { stage: MergeStage; plan: MergePlan; quirks: Map<string, { description: string; tensors: string[] }> }[] = [];
   try {
     for (const stage of closure(order, target)) {

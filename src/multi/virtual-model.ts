@@ -1,5 +1,5 @@
 // An intermediate merge that is never written: a ModelDirectory whose files are those the merge
-// would write (config.json, index, shard headers, the donor's tokenizer files), and whose tensor
+// would write (config.json, index, shard headers, tokenizer files), and whose tensor
 // bytes are computed on first read with the executor's own per-tensor merge, so a later stage reads
 // exactly the bytes the staged run would have written. Computed tensors are kept until every
 // planned read of them is done, then dropped.
@@ -8,10 +8,10 @@ import type { TensorRun } from "../executor/merge.ts";
 import { AmalgamError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import { Serial } from "../lora/serial.ts";
-import type { ByteSource, ModelDirectory } from "../io/storage.ts";
+import type { ByteSource, FileWriter, ModelDirectory, OutputSink } from "../io/storage.ts";
 import { outputModelConfig } from "../output/model-config.ts";
 import { shardIndexJson } from "../output/model-files.ts";
-import { tokenizerFilesToCopy } from "../output/side-files.ts";
+import { writeTokenizerFiles } from "../output/tokenizer-files.ts";
 import type { MergePlan, PlannedShard, PlannedTensor } from "../plan/types.ts";
 
 interface Region {
@@ -27,7 +27,6 @@ export class VirtualModel implements ModelDirectory {
   private readonly expected = new Map<string, number>();
   private readonly readBytes = new Map<string, number>();
   private readonly serial = new Serial();
-  private tokenizer: string[] | undefined;
   /** Tensors computed so far (a tensor computed twice was dropped and read again). */
   computed = 0;
 
@@ -36,7 +35,6 @@ export class VirtualModel implements ModelDirectory {
     readonly plan: MergePlan,
     private readonly kernels: Kernels,
     private readonly run: TensorRun,
-    private readonly copyTokenizer: boolean,
   ) {
     const enc = new TextEncoder();
     this.files.set("config.json", enc.encode(outputModelConfig(plan)));
@@ -54,8 +52,9 @@ export class VirtualModel implements ModelDirectory {
 
   /** A stage's output as a directory; `kernels` must be an instance no one else uses. */
   static async create(ref: string, plan: MergePlan, kernels: Kernels, run: TensorRun, copyTokenizer: boolean): Promise<VirtualModel> {
-    const v = new VirtualModel(ref, plan, kernels, run, copyTokenizer);
-    v.tokenizer = copyTokenizer ? await tokenizerFilesToCopy(plan.donor.files.dir) : [];
+    const v = new VirtualModel(ref, plan, kernels, run);
+    // The tokenizer files exactly as the staged merge writes them (copied, rebuilt or merged).
+    await writeTokenizerFiles(plan, memorySink(v.files), { copyTokenizer, onWarning: run.warn });
     return v;
   }
 
@@ -70,13 +69,12 @@ export class VirtualModel implements ModelDirectory {
   }
 
   async has(name: string): Promise<boolean> {
-    return this.files.has(name) || this.shards.has(name) || (this.tokenizer?.includes(name) ?? false);
+    return this.files.has(name) || this.shards.has(name);
   }
 
   async readFile(name: string): Promise<Uint8Array> {
     const f = this.files.get(name);
     if (f) return f;
-    if (this.tokenizer?.includes(name)) return this.plan.donor.files.dir.readFile(name);
     if (this.shards.has(name)) {
       const src = await this.open(name);
       const b = new Uint8Array(src.size);
@@ -141,4 +139,24 @@ export class VirtualModel implements ModelDirectory {
     }
     return p;
   }
+}
+
+/** An OutputSink into a map of file name to bytes (a virtual model's side files). */
+function memorySink(files: Map<string, Uint8Array>): OutputSink {
+  return {
+    async create(name: string): Promise<FileWriter> {
+      const chunks: Uint8Array[] = [];
+      return {
+        write: async (c) => { chunks.push(c.slice()); },
+        close: async () => {
+          const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+          let at = 0;
+          for (const c of chunks) { out.set(c, at); at += c.length; }
+          files.set(name, out);
+        },
+      };
+    },
+    commit: async () => {},
+    abort: async () => {},
+  };
 }

@@ -14,6 +14,7 @@ import { getMethod } from "../methods/registry.ts";
 import { rectifiedShape } from "../methods/shapes.ts";
 import type { ParamSpec, ParamValues } from "../methods/types.ts";
 import { DEFAULT_SHARD_BYTES, planShards } from "../plan/build-plan.ts";
+import { DEFAULT_MODULE } from "../arch/types.ts";
 import type { ModelStructure } from "../plan/structure.ts";
 import type { LoadedModel, MergePlan, PlannedSource, PlannedTensor } from "../plan/types.ts";
 
@@ -28,7 +29,11 @@ export interface RawPlanOptions {
   readonly fixQuirks?: boolean;
 }
 
-const NO_STRUCTURE: ModelStructure = { numLayers: 0, layerCountKey: undefined, prefix: undefined, layers: [], pre: [], post: [] };
+const NO_STRUCTURE: ModelStructure = {
+  architecture: undefined,
+  modules: [{ name: DEFAULT_MODULE, numLayers: 0, layerCountKey: undefined, prefix: undefined, layers: [], pre: [], post: [] }],
+  unused: [],
+};
 
 /** Splits `dir/name` at the last slash ("." for a bare name). */
 export function splitFilePath(path: string): { dir: string; name: string } {
@@ -78,7 +83,8 @@ async function planRaw(config: MergeConfig, options: RawPlanOptions, opened: Map
   if (config.slices || !config.models) throw new AmalgamError("E_CONFIG", `${config.file}: mergekit-pytorch configs list "models:" (files), not "slices:"`);
   const method = getMethod(config.mergeMethod, `${config.file}: merge_method`);
   const warnings: string[] = [];
-  if (config.tokenizerSource !== undefined) warnings.push(`${config.file}: tokenizer_source means nothing for raw state dicts and is ignored`);
+  if (config.tokenizer !== undefined || config.chatTemplate !== undefined) warnings.push(`${config.file}: tokenizer settings mean nothing for raw state dicts and are ignored`);
+  if (config.modules) throw new AmalgamError("E_CONFIG", `${config.file}: mergekit-pytorch configs list "models:" (files), not "modules:"`);
   const fix = options.fixQuirks ?? false;
   const open = async (ref: ModelRef) => {
     let m = opened.get(ref.text);
@@ -138,7 +144,7 @@ async function planRaw(config: MergeConfig, options: RawPlanOptions, opened: Map
   if (!tensors.length) throw new AmalgamError("E_CONFIG", `${config.file}: no tensor to merge`);
   const { shards, totalBytes } = planShards(tensors, options.outShardSize ?? DEFAULT_SHARD_BYTES);
   const models = [...inputs.filter((i) => !i.isBase), ...inputs.filter((i) => i.isBase)].map((i) => i.model);
-  return { config, method, models, base, donor: inputs[0]!.model, numLayers: 0, tensors, shards, totalBytes, warnings };
+  return { config, method, models, base, donor: inputs[0]!.model, numLayers: 0, layerCounts: [], tensors, shards, totalBytes, warnings, tokenizer: undefined, chatTemplate: undefined };
 }
 
 function list(xs: readonly string[]): string {

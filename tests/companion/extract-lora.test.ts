@@ -145,7 +145,7 @@ describe("amalgam extract-lora", () => {
 
   it("decomposes a .bin base and turns biases into lora_B.bias, which re-apply", async () => {
     const dir = tempDir();
-    const cfg = readFileSync(join(ROOT, M, "base", "config.json"));
+    const cfg = JSON.stringify({ architectures: ["TinyProjModel"], model_type: "tiny_proj", num_hidden_layers: 1 });
     const make = (name: string, w: number[], b: number[]) => {
       mkdirSync(join(dir, name));
       writeFileSync(join(dir, name, "config.json"), cfg);

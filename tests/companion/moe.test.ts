@@ -8,6 +8,10 @@ import { readTensors, values } from "../helpers/safetensors-read.ts";
 import { tempDir } from "../helpers/run-merge.ts";
 import { roundRef } from "../helpers/reference.ts";
 import { cli } from "./helpers/cli.ts";
+import { writeSafetensors } from "./helpers/safetensors-write.ts";
+import { openModelFiles } from "../../src/io/model-files.ts";
+import { layerWeightName, modelStructure, resolveLayout } from "../../src/plan/structure.ts";
+import { fsResolver } from "../../runtimes/node/fs-model.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 const M = "examples/models";
@@ -20,6 +24,18 @@ async function moe(yaml: string, ...extra: string[]) {
   const out = join(dir, "out");
   const r = await cli("moe", cfg, out, ...extra);
   return { ...r, out, tensors: r.code === 0 ? readTensors(out) : new Map(), config: r.code === 0 ? JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown> : {} };
+}
+
+/** The output reads as `arch` with Amalgam's layout data: every required weight present, nothing left over. */
+async function loadsAs(out: string, arch: string): Promise<void> {
+  const files = await openModelFiles(await fsResolver("/")(out));
+  const s = modelStructure(files, resolveLayout([{ ref: out, config: files.config }], 0, false));
+  expect(s.architecture?.architectures[0]).toBe(arch);
+  expect(s.unused).toEqual([]);
+  const mod = s.modules[0]!;
+  const need = [...mod.pre, ...mod.post, ...mod.layers.flatMap((ws, i) => ws.map((w) => ({ ...w, name: layerWeightName(mod, w.name, i) })))].filter((w) => !w.optional);
+  for (const w of need) expect(files.tensors.has(w.name), w.name).toBe(true);
+  await files.dir.close?.();
 }
 
 function same(a: { raw: Uint8Array } | undefined, b: { raw: Uint8Array } | undefined): boolean {
@@ -92,6 +108,7 @@ describe("amalgam moe", () => {
     expect(same(r.tensors.get("model.layers.0.block_sparse_moe.gate.weight"), r.tensors.get("model.layers.3.block_sparse_moe.gate.weight"))).toBe(true);
     expect(r.config).toMatchObject({ architectures: ["MixtralForCausalLM"], model_type: "mixtral", num_local_experts: 2, num_experts_per_tok: 2, sliding_window: null, torch_dtype: "bfloat16", num_hidden_layers: 4 });
     expect(readdirSync(r.out).sort()).toEqual(["config.json", "generation_config.json", "mergekit_moe_config.yml", "model.safetensors", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"]);
+    await loadsAs(r.out, "MixtralForCausalLM");
   });
 
   it("builds DeepSeek MoE with an ungated shared expert and random gates; residual_scale scales down_proj", async () => {
@@ -134,6 +151,7 @@ describe("amalgam moe", () => {
     expect(r.tensors.get(`${p}.self_attn.k_proj.bias`)!.shape).toEqual([32]);
     expect([...values(r.tensors.get(`${p}.self_attn.v_proj.bias`)!)].every((x) => x === 0)).toBe(true);
     expect(r.config).toMatchObject({ architectures: ["Qwen2MoeForCausalLM"], model_type: "qwen2_moe", num_experts: 2, shared_expert_intermediate_size: 128, moe_intermediate_size: 128, decoder_sparse_step: 1, use_sliding_window: false });
+    await loadsAs(r.out, "Qwen2MoeForCausalLM");
   });
 
   it("builds Qwen3-MoE from qwen3 experts with uniform_random gates", async () => {
@@ -143,6 +161,11 @@ describe("amalgam moe", () => {
       const cfg = JSON.parse(readFileSync(join(dir, m, "config.json"), "utf8"));
       writeFileSync(join(dir, m, "config.json"), JSON.stringify({ ...cfg, model_type: "qwen3", architectures: ["Qwen3ForCausalLM"] }));
     }
+    // Qwen3 attention has per-head q/k norms: give the base (the attention donor) those tensors.
+    const tensors = [...readTensors(join(dir, "base")).entries()].map(([name, t]) => ({ name, dtype: t.dtype as "BF16", shape: t.shape, raw: t.raw.slice() }));
+    const ones = new Uint8Array(new Uint16Array(16).fill(0x3f80).buffer);
+    for (let l = 0; l < LAYERS; l++) for (const n of ["q_norm", "k_norm"]) tensors.push({ name: `model.layers.${l}.self_attn.${n}.weight`, dtype: "BF16", shape: [16], raw: ones });
+    writeSafetensors(join(dir, "base", "model.safetensors"), tensors);
     const r = await moe(`base_model: ${dir}/base\ngate_mode: uniform_random\nexperts:\n  - source_model: ${dir}/ft_dense\n    positive_prompts: [a]\n  - source_model: ${dir}/ft_rows\n    positive_prompts: [b]\n`);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/built a Qwen3 MoE model/);
@@ -151,6 +174,7 @@ describe("amalgam moe", () => {
     expect(gate.every((x) => Math.abs(x) <= 0.125)).toBe(true);
     expect(new Set(gate).size).toBeGreaterThan(64);
     expect(r.config).toMatchObject({ architectures: ["Qwen3MoeForCausalLM"], model_type: "qwen3_moe", num_experts: 2, moe_intermediate_size: 128 });
+    await loadsAs(r.out, "Qwen3MoeForCausalLM");
   });
 
   it("reproduces MergeKit's Mixtral residual_scale quirk (not applied) and fixes it with --fix-quirks; noise_scale adds seeded noise", async () => {
