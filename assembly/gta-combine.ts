@@ -36,6 +36,78 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
   return OK;
 }
 
+/**
+ * The vector loop for a constant K <= 4 (after inlining): pointers and weights in locals, each
+ * weighted task vector computed once. Returns where the scalar tail starts.
+ */
+// @ts-ignore: decorator
+@inline function combineSmall(out: usize, base: usize, deltas: usize, ws: usize, K: i32, n: usize, mode: i32, flags: i32, div: f32, lambda: f32): usize {
+  const consensus = (flags & GTA_CONSENSUS) != 0;
+  const normalize = (flags & GTA_NORMALIZE) != 0;
+  const scale = (flags & GTA_LAMBDA) != 0;
+  const zero = f32x4.splat(0);
+  const one = f32x4.splat(1);
+  const divV = f32x4.splat(div);
+  const lamV = f32x4.splat(lambda);
+  const p0 = ptrAt(deltas, 0);
+  const p1 = K > 1 ? ptrAt(deltas, 1) : p0;
+  const p2 = K > 2 ? ptrAt(deltas, 2) : p0;
+  const p3 = K > 3 ? ptrAt(deltas, 3) : p0;
+  const w0 = f32x4.splat(wAt(ws, 0));
+  const w1 = f32x4.splat(K > 1 ? wAt(ws, 1) : 0);
+  const w2 = f32x4.splat(K > 2 ? wAt(ws, 2) : 0);
+  const w3 = f32x4.splat(K > 3 ? wAt(ws, 3) : 0);
+  let i: usize = 0;
+  for (; i + 4 <= n; i += 4) {
+    const off = i << 2;
+    const wd0 = roundModex4(f32x4.mul(v128.load(p0 + off), w0), mode);
+    const wd1 = K > 1 ? roundModex4(f32x4.mul(v128.load(p1 + off), w1), mode) : zero;
+    const wd2 = K > 2 ? roundModex4(f32x4.mul(v128.load(p2 + off), w2), mode) : zero;
+    const wd3 = K > 3 ? roundModex4(f32x4.mul(v128.load(p3 + off), w3), mode) : zero;
+    let mixed = zero;
+    let dv = divV;
+    if (consensus) {
+      let tot = f32x4.add(zero, wd0);
+      if (K > 1) tot = f32x4.add(tot, wd1);
+      if (K > 2) tot = f32x4.add(tot, wd2);
+      if (K > 3) tot = f32x4.add(tot, wd3);
+      const majPos = f32x4.ge(roundModex4(tot, mode), zero);
+      dv = zero;
+      let mk = v128.and(v128.bitselect(f32x4.gt(wd0, zero), f32x4.lt(wd0, zero), majPos), one);
+      mixed = f32x4.add(mixed, f32x4.mul(wd0, mk));
+      dv = f32x4.add(dv, f32x4.mul(w0, mk));
+      if (K > 1) {
+        mk = v128.and(v128.bitselect(f32x4.gt(wd1, zero), f32x4.lt(wd1, zero), majPos), one);
+        mixed = f32x4.add(mixed, f32x4.mul(wd1, mk));
+        dv = f32x4.add(dv, f32x4.mul(w1, mk));
+      }
+      if (K > 2) {
+        mk = v128.and(v128.bitselect(f32x4.gt(wd2, zero), f32x4.lt(wd2, zero), majPos), one);
+        mixed = f32x4.add(mixed, f32x4.mul(wd2, mk));
+        dv = f32x4.add(dv, f32x4.mul(w2, mk));
+      }
+      if (K > 3) {
+        mk = v128.and(v128.bitselect(f32x4.gt(wd3, zero), f32x4.lt(wd3, zero), majPos), one);
+        mixed = f32x4.add(mixed, f32x4.mul(wd3, mk));
+        dv = f32x4.add(dv, f32x4.mul(w3, mk));
+      }
+      mixed = roundModex4(mixed, mode);
+      dv = roundModex4(dv, mode);
+      dv = v128.bitselect(one, dv, f32x4.eq(dv, zero));
+    } else {
+      mixed = f32x4.add(mixed, wd0);
+      if (K > 1) mixed = f32x4.add(mixed, wd1);
+      if (K > 2) mixed = f32x4.add(mixed, wd2);
+      if (K > 3) mixed = f32x4.add(mixed, wd3);
+      mixed = roundModex4(mixed, mode);
+    }
+    if (normalize) mixed = roundModex4(f32x4.div(mixed, dv), mode);
+    if (scale) mixed = roundModex4(f32x4.mul(mixed, lamV), mode);
+    v128.store(out + off, roundModex4(f32x4.add(v128.load(base + off), mixed), mode));
+  }
+  return i;
+}
+
 // @ts-ignore: decorator
 @inline function combine(out: usize, base: usize, deltas: usize, ws: usize, k: i32, n: usize, mode: i32, flags: i32, div: f32, lambda: f32): void {
   const consensus = (flags & GTA_CONSENSUS) != 0;
@@ -46,6 +118,10 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
   const divV = f32x4.splat(div);
   const lamV = f32x4.splat(lambda);
   let i: usize = 0;
+  if (k == 1) i = combineSmall(out, base, deltas, ws, 1, n, mode, flags, div, lambda);
+  else if (k == 2) i = combineSmall(out, base, deltas, ws, 2, n, mode, flags, div, lambda);
+  else if (k == 3) i = combineSmall(out, base, deltas, ws, 3, n, mode, flags, div, lambda);
+  else if (k == 4) i = combineSmall(out, base, deltas, ws, 4, n, mode, flags, div, lambda);
   for (; i + 4 <= n; i += 4) {
     const off = i << 2;
     let mixed = zero;

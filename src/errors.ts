@@ -16,6 +16,7 @@ export type ErrorCode =
   | "E_DTYPE"
   | "E_METHOD"
   | "E_KERNEL"
+  | "E_GPU"
   | "E_IO"
   | "E_OUTPUT"
   | "E_ARGS"

@@ -5,7 +5,7 @@ import type { MergeOptions, MergeProgress } from "../executor/merge.ts";
 import { parseSize } from "./args.ts";
 import type { FlagSpec, ParsedArgs } from "./args.ts";
 import type { CliHost } from "./host.ts";
-import { MERGE_FLAGS } from "./merge-command.ts";
+import { MERGE_FLAGS, parseDevice } from "./merge-command.ts";
 import { progressLine } from "./progress.ts";
 
 /** `amalgam merge`'s own features that the companion commands do not have. */
@@ -48,6 +48,8 @@ export async function runOptions(args: ParsedArgs, host: CliHost, label: string)
   const useWorkers = threads > 1 && host.threadPool !== undefined;
   const module = await host.loadKernelModule(useWorkers);
   const showBar = !quiet && host.stderrIsTTY;
+  const { device, note: deviceNote } = parseDevice(String(args.flags["device"] ?? "cpu"));
+  if (deviceNote) host.stderr(`${deviceNote}\n`);
   const start = host.now();
   let lastDraw = 0;
   let drawn = false;
@@ -68,6 +70,7 @@ export async function runOptions(args: ParsedArgs, host: CliHost, label: string)
       randomSeed: parseSeed(args),
       fixQuirks: args.flags["fix-quirks"] === true,
       allowCrimes: args.flags["allow-crimes"] === true,
+      device,
       threadPool: useWorkers ? host.threadPool : undefined,
       threadCount: threads,
       memoryBudget: args.flags["memory-budget"] !== undefined ? parseSize(String(args.flags["memory-budget"]), "--memory-budget") : undefined,

@@ -1,6 +1,8 @@
 // `amalgam merge CONFIG OUT_DIR`: mergekit-yaml's command line.
 import { parseMergeConfig } from "../config/parse-config.ts";
 import { merge } from "../executor/merge.ts";
+import { DEVICE_CHOICES } from "../gpu/gpu-merge.ts";
+import type { DeviceChoice } from "../gpu/gpu-merge.ts";
 import { AmalgamError } from "../errors.ts";
 import { formatHelp, parseArgs, parseSize } from "./args.ts";
 import type { FlagSpec, ParsedArgs } from "./args.ts";
@@ -30,7 +32,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "lazy-unpickle", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are always read lazily" },
   { name: "clone-tensors", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are never shared" },
   { name: "low-cpu-memory", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: memory is always bounded by the tensors in flight" },
-  { name: "cuda", kind: "boolean", negatable: true, ignoredNote: "is not supported; the merge runs on the CPU", help: "ignored (CPU only)" },
+  { name: "cuda", kind: "boolean", negatable: true, ignoredNote: "is ignored; Amalgam reaches GPUs through WebGPU with --device gpu or auto", help: "ignored (see --device)" },
   { name: "safe-serialization", kind: "boolean", negatable: true, ignoredNote: "is always on: output is safetensors", help: "ignored: output is always safetensors" },
   { name: "trust-remote-code", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: no model code is run" },
   { name: "async-write", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored" },
@@ -40,7 +42,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "transformers-cache", kind: "string", valueName: "DIR", ignoredNote: IGNORED, help: "ignored: models are local directories" },
   { name: "lora-merge-cache", kind: "string", valueName: "DIR", ignoredNote: IGNORED, help: "ignored" },
   { name: "lora-merge-dtype", kind: "string", valueName: "DTYPE", ignoredNote: IGNORED, help: "ignored" },
-  { name: "device", kind: "string", valueName: "DEV", ignoredNote: "is ignored; the merge runs on the CPU", help: "ignored (CPU only)" },
+  { name: "device", kind: "string", valueName: "DEV", default: "cpu", help: "cpu (default), gpu (WebGPU: Deno, browsers) or auto (a GPU adapter that is not a CPU/fallback one, for large tensors); outputs are identical (docs/gpu.md)" },
   { name: "threads", short: "j", kind: "string", valueName: "N", help: "worker threads for the kernels (default: the CPU count; 1 = no workers)" },
   { name: "num-threads", kind: "string", valueName: "N", help: "MergeKit's name for --threads" },
   { name: "write-threads", kind: "string", valueName: "N", ignoredNote: IGNORED, help: "ignored" },
@@ -95,6 +97,8 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
     threads = Number(threadsArg);
     if (!Number.isSafeInteger(threads) || threads < 1 || threads > 256) throw new AmalgamError("E_ARGS", `--threads: expected an integer from 1 to 256, got "${String(threadsArg)}"`);
   }
+  const { device, note: deviceNote } = parseDevice(String(args.flags["device"]));
+  if (deviceNote) events ? events.warning(deviceNote) : host.stderr(`${deviceNote}\n`);
   let plan: Awaited<ReturnType<typeof buildPlan>> | undefined;
   if (args.flags["dry-run"] || events || verbose >= 1) {
     plan = await buildPlan(config, { resolveModel: host.resolveModel, outShardSize });
@@ -132,6 +136,7 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
     threadPool: useWorkers ? host.threadPool : undefined,
     threadCount: threads,
     part,
+    device,
     memoryBudget: args.flags["memory-budget"] !== undefined ? parseSize(String(args.flags["memory-budget"]), "--memory-budget") : undefined,
     plan,
     onWarning: (m) => (events ? events.warning(m) : host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`)),
@@ -152,6 +157,16 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
     if (part) host.stderr(`part ${part.index}/${part.count}: wrote ${result.files.filter((f) => f.endsWith(".safetensors")).join(", ") || "no shards (more parts than shards)"}; run "amalgam assemble ${outDir}" when every part is done\n`);
     else host.stderr(`merged ${result.plan.tensors.length} tensors (${fmtBytes(result.plan.totalBytes)}, ${result.plan.numLayers} layers) with ${result.plan.method.name} into ${outDir} in ${secs.toFixed(2)} s\n`);
     if (verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\nthreads: ${result.threads}, kernel memory: ${fmtBytes(result.peakKernelBytes)}\n`);
+    if (verbose >= 1 && result.gpu) host.stderr(`gpu: ${result.gpu.adapter}: ${result.gpu.tensors} tensor(s) on the GPU, ${result.gpu.redone} redone on the CPU\n`);
   }
   return 0;
+}
+
+/** --device: Amalgam's cpu|gpu|auto; MergeKit's torch device names (cuda, cuda:0, mps, ...) mean auto. */
+export function parseDevice(value: string): { device: DeviceChoice; note?: string } {
+  if ((DEVICE_CHOICES as readonly string[]).includes(value)) return { device: value as DeviceChoice };
+  if (/^(cuda|mps|xpu|npu|hip)(:\d+)?$/.test(value)) {
+    return { device: "auto", note: `note: --device ${value} is a torch device; Amalgam computes through WebGPU and treats it as --device auto` };
+  }
+  throw new AmalgamError("E_ARGS", `--device: expected cpu, gpu or auto, got "${value}"`);
 }

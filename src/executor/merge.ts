@@ -17,8 +17,12 @@ import { loadInput } from "./load-input.ts";
 import type { TileJob } from "./tile-job.ts";
 import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
+import { mergeStreamed, planStreaming } from "./streamed.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
 import type { FileWriter } from "../io/storage.ts";
+import { GpuMerger } from "../gpu/gpu-merge.ts";
+import type { DeviceChoice, GpuMergeStats } from "../gpu/gpu-merge.ts";
+import type { GpuLike } from "../gpu/webgpu-types.ts";
 
 export interface MergeProgress {
   readonly tensorsDone: number;
@@ -55,7 +59,9 @@ export interface MergeOptions {
   readonly tileElements?: number;
   /**
    * Bytes of tile buffers in flight (input and output slots plus per-thread scratch), default
-   * 256 MB. Tensors of non-elementwise methods are held whole on top of this.
+   * 256 MB. Tensors of non-elementwise methods are held whole on top of this, except that methods
+   * with a streamed path (MethodDef.streamed) give the slots half and stream every tensor whose
+   * whole working set exceeds the other half (or every tensor, when `tileElements` is given).
    */
   readonly memoryBudget?: number;
   /** Worker threads to start when `threadPool` is given (default 1). */
@@ -72,6 +78,16 @@ export interface MergeOptions {
    * card — mergekit-pytorch's output. Default true.
    */
   readonly modelFiles?: boolean;
+  /**
+   * Where tensors of methods with a GPU version are merged (docs/gpu.md): "cpu" (default), "gpu"
+   * (WebGPU; an error without an adapter), or "auto" (a real GPU adapter, large tensors only).
+   * Either way the output bytes are the same.
+   */
+  readonly device?: DeviceChoice;
+  /** WebGPU entry point for the GPU path (default: navigator.gpu). */
+  readonly gpu?: GpuLike;
+  /** Elements per GPU chunk (default: a 128 MiB binding); for tests. */
+  readonly gpuChunkElements?: number;
 }
 
 export interface MergeResult {
@@ -81,6 +97,8 @@ export interface MergeResult {
   readonly peakKernelBytes: number;
   /** Threads that ran tiles. */
   readonly threads: number;
+  /** The GPU path's adapter and tensor counts, when it was used. */
+  readonly gpu?: GpuMergeStats;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
@@ -210,21 +228,24 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
     throw new AmalgamError("E_ARGS", `--shard ${part.index}/${part.count}: expected I/N with 1 <= I <= N`);
   }
   // Fixed regions for tiled merges: input/output slots, then one scratch region per thread.
-  const tiled = plan.tensors.filter((t) => tileable(plan, t));
+  const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  const streaming = planStreaming(plan, budget, options.tileElements);
+  const tiled = plan.tensors.filter((t) => tileable(plan, t) || streaming.tensors.has(t));
   const largest = Math.max(0, ...tiled.map((t) => t.shape.reduce((a, b) => a * b, 1)));
   const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
   const factory = options.threadPool && !(options.kernels instanceof Kernels) ? options.threadPool : undefined;
   const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
   const slotCount = scratchCount + 1;
   const perElement = slotCount * (maxK + 1) * 4;
-  const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor((options.memoryBudget ?? DEFAULT_MEMORY_BUDGET) / perElement)));
+  const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor(streaming.slotBudget / perElement)));
   const tile = Math.max(64, Math.floor(Math.min(options.tileElements ?? budgeted, largest + 63) / 64) * 64);
   let pool: TilePool | undefined;
   const slots: Slot[] = [];
+  const scratch: { start: number; end: number }[] = [];
   if (tiled.length) {
     const align = (x: number) => Math.ceil(x / 64) * 64;
     const ioBytes = align(tile * 4);
-    const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536);
+    const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536) + streaming.accBytes;
     let at = k.heapStart;
     for (let i = 0; i < slotCount; i++) {
       const inputs: number[] = [];
@@ -232,7 +253,6 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
       slots.push({ inputs, out: at });
       at += ioBytes;
     }
-    const scratch: { start: number; end: number }[] = [];
     for (let i = 0; i < scratchCount; i++) { scratch.push({ start: at, end: at + scratchBytes }); at += scratchBytes; }
     k.ensure(at);
     k.setHeapStart(at);
@@ -254,6 +274,10 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
       if (!q.tensors.includes(tensor)) q.tensors.push(tensor);
     },
   };
+  const gpu = await GpuMerger.open({ device: options.device ?? "cpu", gpu: options.gpu, chunkElements: options.gpuChunkElements }).catch(async (e: unknown) => {
+    await pool?.close();
+    throw e;
+  });
   try {
     let done = 0;
     let bytesDone = 0;
@@ -265,10 +289,18 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
       for (let i = 0; i < shard.tensors.length; i++) {
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
-        let bytes: number;
-        if (pool && tileable(plan, t)) {
+        let bytes: number | undefined;
+        const gpuBytes = gpu ? await gpu.mergeTensor(plan, t, run, shard.tensors[i + 1]) : undefined;
+        if (gpuBytes) {
+          bytes = gpuBytes.length;
+          if (bytes === shard.layout.sizes[i]) await w.write(gpuBytes);
+          bytesDone += bytes;
+        } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
-        } else {
+        } else if (pool && streaming.tensors.has(t)) {
+          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
+        }
+        if (bytes === undefined) {
           const r = await mergeTensor(k, plan, t, run);
           bytes = r.bytes;
           if (bytes === shard.layout.sizes[i]) await w.write(k.bytes(r.ptr, bytes));
@@ -302,8 +334,9 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions): P
     }
     await sink.commit();
   } finally {
+    gpu?.close();
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();
   }
-  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1 };
+  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1, gpu: gpu?.stats };
 }

@@ -6,6 +6,8 @@ import type { DType } from "../dtype.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import { getMethod } from "../methods/registry.ts";
 import type { MergeInput } from "../methods/types.ts";
+import { runStreamStep } from "./streamed.ts";
+import type { StreamStep } from "./streamed.ts";
 
 export interface TileInput {
   /** Stored bytes of this input's tile. */
@@ -33,6 +35,8 @@ export interface TileJob {
   readonly fixQuirks: boolean;
   /** Where the encoded output tile goes. */
   readonly out: number;
+  /** A step of a streamed (multi-pass) merge instead of an elementwise tile (streamed.ts). */
+  readonly stream?: StreamStep;
 }
 
 export interface TileResult {
@@ -48,6 +52,7 @@ export const CHUNK_ELEMENTS = 16384;
 
 /** Runs one tile with `k` (whose allocator is this thread's scratch region). */
 export function runTileJob(k: Kernels, job: TileJob): TileResult {
+  if (job.stream) return runStreamStep(k, job, job.stream);
   const warnings: string[] = [];
   const quirks: [string, string][] = [];
   const mode = DTYPES[job.dtype].code;

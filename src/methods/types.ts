@@ -78,6 +78,94 @@ export interface StoredMergeContext {
   readonly outDtype: DType;
 }
 
+/** Plain data that survives JSON (tile jobs go to worker threads as JSON). */
+export type JsonValue = number | string | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/** An input of a streamed tensor as the planner knows it (no data). */
+export interface StreamInput {
+  /** The shape stored in the model; a streamed tile reads the same flat range of every input. */
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly params: ParamValues;
+  readonly isBase: boolean;
+  readonly model: string;
+}
+
+/** What a streamed method's driver gets on the main thread (see src/executor/streamed.ts). */
+export interface StreamBeginContext extends Omit<MergeContext, "inputs"> {
+  readonly inputs: readonly StreamInput[];
+  /** Elements per tile (a multiple of 64; the last tile may be shorter) and the number of tiles. */
+  readonly tileElements: number;
+  readonly tiles: number;
+}
+
+/** One pass over the tiles of a tensor. */
+export interface StreamPass {
+  /** Data of every tile job of the pass (`StreamTileContext.data`). */
+  readonly data: JsonValue;
+  /**
+   * Optional first step on each tile, before the main step: its results (written by the job to
+   * memory the driver allocated) are read in tile order by `tileData`.
+   */
+  readonly pre?: JsonValue;
+  /** u32 then u64 words of the per-thread accumulator the tile jobs add into (zeroed before the pass). */
+  readonly acc32: number;
+  readonly acc64: number;
+  /** The last pass: the main step writes the tile's output. */
+  readonly final: boolean;
+}
+
+/** A streamed merge of one tensor, on the main thread: which passes to run, given what they found. */
+export interface StreamDriver {
+  /** The inputs (indices) whose tiles the jobs read; the others are not read. */
+  readonly inputs: readonly number[];
+  /**
+   * The next pass. `acc` is the previous pass's accumulator summed over threads (main-thread
+   * memory, 8-byte aligned u64 words after the u32 words), undefined before the first pass.
+   */
+  next(acc: number | undefined): StreamPass;
+  /** Per-tile data of the main step, asked in tile order once the tile's pre step is done. */
+  tileData?(tile: number): JsonValue;
+}
+
+/** One step of a pass on one tile, on any thread: the output may not depend on which. */
+export interface StreamTileContext {
+  /** This thread's scratch allocator (reset per job; the accumulator is below it). */
+  readonly kernels: Kernels;
+  readonly tensor: string;
+  /** Elements in this tile, the tile's index and its first element within the tensor. */
+  readonly numel: number;
+  readonly tile: number;
+  readonly offset: number;
+  readonly dtype: DType;
+  readonly mode: number;
+  /** Stored bytes of this tile of each input. */
+  readonly inputs: readonly StoredInput[];
+  readonly baseIndex: number | undefined;
+  readonly global: ParamValues;
+  readonly seed: number;
+  readonly modelIndices: readonly number[];
+  readonly fixQuirks: boolean;
+  readonly step: "pre" | "main";
+  readonly data: JsonValue;
+  readonly tileData: JsonValue;
+  /** This thread's accumulator (StreamPass.acc32/acc64 words, zeroed before the pass). */
+  readonly acc: number;
+  /** Final pass: where the encoded output tile goes. */
+  readonly out: number;
+  readonly outDtype: DType;
+}
+
+/** A merge in passes over tiles read by byte range, for tensors too large to hold whole. */
+export interface StreamedMethod {
+  /** Largest per-thread accumulator (bytes) of any pass, for `inputs` inputs. */
+  accBytes(inputs: number): number;
+  /** Starts one tensor; undefined declines (the tensor is merged whole). */
+  begin(ctx: StreamBeginContext): StreamDriver | undefined;
+  /** Runs one step of a pass on one tile. */
+  tile(ctx: StreamTileContext): void;
+}
+
 /** What the planner tells a method about one output tensor before any data is read. */
 export interface PlanContext {
   readonly tensor: string;
@@ -126,6 +214,11 @@ export interface MethodDef {
    * output bytes in one kernel call (same bytes as `merge`). Returns false to decline.
    */
   mergeStored?(ctx: StoredMergeContext): boolean;
+  /**
+   * Optional streamed path: the executor uses it for tensors whose whole-tensor working set would
+   * exceed the memory budget (src/executor/streamed.ts). Same bytes as `merge`.
+   */
+  readonly streamed?: StreamedMethod;
 }
 
 export function defineMethod(def: MethodDef): MethodDef {

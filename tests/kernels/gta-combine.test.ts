@@ -34,17 +34,17 @@ function combineRef(base: Float32Array, ds: Float32Array[], ws: number[], mode: 
 }
 
 describe("gta_combine kernel", () => {
-  it("matches the reference for every flag combination, K = 1..4, every mode and length", async () => {
+  it("matches the reference for every flag combination, K = 1..5, every mode and length", async () => {
     const k = await testKernels();
     for (const mode of MODES) {
-      for (const K of [1, 2, 3, 4]) {
+      for (const K of [1, 2, 3, 4, 5]) {
         for (let flags = 0; flags < 8; flags++) {
           for (const n of AWKWARD_LENGTHS) {
             k.reset();
             const base = testValues(n, n + 1).map((v) => roundRef(v, mode));
             // sparse task vectors (zeros), with opposite signs and some specials
             const ds = Array.from({ length: K }, (_, j) => testValues(n, 53 * j + n + flags).map((v, i) => ((i + j) % 3 === 0 ? 0 : roundRef(v, mode))));
-            const ws = [0.5, 0.3, -0.2, 0.7].slice(0, K).map((w) => roundRef(w, mode));
+            const ws = [0.5, 0.3, -0.2, 0.7, 0.1].slice(0, K).map((w) => roundRef(w, mode));
             const div = roundRef(ws.reduce((a, b) => Math.fround(a + b), 0), mode);
             const lambda = roundRef(0.9, mode);
             const bb = k.allocF32(n);

@@ -3,28 +3,20 @@ import { AWKWARD_LENGTHS, sameBits, testKernels, testValues } from "../helpers/k
 import { MODES, roundRef } from "../helpers/reference.ts";
 
 describe("mask_apply kernel", () => {
-  it("multiplies by the mask and returns both L1 norms", async () => {
+  it("multiplies by the mask", async () => {
     const k = await testKernels();
     for (const mode of MODES) {
       for (const n of AWKWARD_LENGTHS) {
         k.reset();
-        // finite values: the sums are then comparable with a tolerance
-        const x = testValues(n, n + 9).map((v) => roundRef(v, mode)).map((v) => (Number.isFinite(v) ? v : -0.5));
+        const x = testValues(n, n + 9).map((v) => roundRef(v, mode));
         const m = Float32Array.from({ length: n }, (_, i) => ((i * 5) % 3 === 0 ? 0 : 1));
         const want = x.map((v, i) => v * m[i]!);
-        let sa = 0;
-        let sb = 0;
-        for (let i = 0; i < n; i++) { sa += Math.abs(x[i]!); sb += Math.abs(want[i]!); }
         const xb = k.allocF32(n);
         const mb = k.allocF32(n);
         k.f32(xb).set(x);
         k.f32(mb).set(m);
-        const sums = k.alloc(16);
-        k.call("mask_apply", xb.ptr, xb.ptr, mb.ptr, n, sums);
+        k.call("mask_apply", xb.ptr, xb.ptr, mb.ptr, n);
         expect(sameBits(k.f32(xb), want), `mode ${mode} n ${n}`).toBe(true);
-        const got = new Float64Array(k.memory.buffer, sums, 2);
-        expect(Math.abs(got[0]! - sa)).toBeLessThanOrEqual(Math.abs(sa) * 1e-12);
-        expect(Math.abs(got[1]! - sb)).toBeLessThanOrEqual(Math.abs(sb) * 1e-12);
       }
     }
   });
@@ -36,7 +28,7 @@ describe("mask_apply kernel", () => {
     const mb = k.allocF32(5);
     k.f32(mb).set([0, 0, 0, 1, 1]);
     const out = k.allocF32(5);
-    k.call("mask_apply", out.ptr, xb.ptr, mb.ptr, 5, k.alloc(16));
+    k.call("mask_apply", out.ptr, xb.ptr, mb.ptr, 5);
     expect([...k.f32(out)]).toEqual([-0, 0, NaN, -1, 5]);
     expect(Object.is(k.f32(out)[0], -0)).toBe(true);
   });

@@ -80,7 +80,7 @@ beforeAll(async () => {
     compatibilityDate: "2025-09-01", compatibilityFlags: ["enable_request_signal"], r2Buckets: ["OUT"], inspectorPort: 0,
   });
   await mf.ready;
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await mf?.dispose();

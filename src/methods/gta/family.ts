@@ -2,28 +2,14 @@
 // configured by a sparsifier, a sign-consensus rule and two defaults. Per tensor:
 //   d_m = x_m - base for each non-base model; d_m = sparsify(d_m); mixed = sum_m w_m d_m (with
 //   TIES sign election when `consensus`); normalize by the weights; times lambda; base + mixed.
-import { AmalgamError } from "../../errors.ts";
-import { GTA_CONSENSUS, GTA_LAMBDA, GTA_NORMALIZE } from "../../kernels/abi-gta.ts";
 import type { F32Buf } from "../../kernels/kernels.ts";
-import { toDType } from "../../kernels/scalar.ts";
 import type { MergeContext, MethodDef, ParamSpec } from "../types.ts";
 import { defineMethod } from "../types.ts";
+import { combineParams, sparsifyParams } from "./combine-params.ts";
+import type { GtaVariant } from "./combine-params.ts";
 import { sparsify } from "./sparsify.ts";
-import type { Sparsification } from "./sparsify.ts";
+import { gtaStreamed } from "./stream.ts";
 import { baseInput, baseShape, taskVectors } from "./task-vectors.ts";
-
-export interface GtaVariant {
-  readonly name: string;
-  readonly cardName: string;
-  readonly sparsification?: Sparsification;
-  /** TIES sign election by the sum of the weighted task vectors. */
-  readonly consensus: boolean;
-  readonly normalizeDefault: boolean;
-  readonly rescaleDefault: boolean;
-}
-
-/** MergeKit treats |sum of weights| below this as zero (no normalization). */
-const WEIGHT_SUM_EPS = 1e-8;
 
 function perModelParams(v: GtaVariant): ParamSpec[] {
   const out: ParamSpec[] = [{ name: "weight", required: true }, { name: "density", default: 1 }];
@@ -37,29 +23,11 @@ function mergeGta(v: GtaVariant, ctx: MergeContext): F32Buf {
   const base = baseInput(v.name, ctx);
   const tvs = taskVectors(v.name, ctx);
   if (tvs.length === 0) return base.buf;
-  const rescale = Boolean(ctx.global["rescale"]);
-  const weights = tvs.map((tv) => {
-    const w = tv.input.params["weight"];
-    if (w === undefined) throw new AmalgamError("E_CONFIG", `tensor "${ctx.tensor}": no "weight" for model ${tv.input.model}`);
-    return w;
-  });
+  const c = combineParams(v, ctx.tensor, tvs.map((tv) => tv.input), ctx.global, ctx.dtype);
   if (v.sparsification) {
-    for (const tv of tvs) {
-      const p = tv.input.params;
-      sparsify(ctx, tv, v.sparsification, {
-        method: v.name, density: p["density"] ?? 1, gamma: p["gamma"] ?? 0, epsilon: p["epsilon"] ?? 0, rescale,
-      });
-    }
+    for (const tv of tvs) sparsify(ctx, tv, v.sparsification, sparsifyParams(v, tv.input.params, ctx.global));
   }
-  const ws = weights.map((w) => toDType(w, ctx.dtype));
-  // Without consensus the divisor is weights.sum(0): float32, rounded once.
-  let div = 0;
-  for (const w of ws) div = Math.fround(div + w);
-  div = toDType(div, ctx.dtype);
-  if (Math.abs(div) < toDType(WEIGHT_SUM_EPS, ctx.dtype)) div = 1;
-  const lambda = ctx.global["lambda"] ?? 1;
-  const flags = (v.consensus ? GTA_CONSENSUS : 0) | (ctx.global["normalize"] ? GTA_NORMALIZE : 0) | (lambda !== 1 ? GTA_LAMBDA : 0);
-  k.call("gta_combine", base.buf.ptr, base.buf.ptr, k.u32Array(tvs.map((tv) => tv.buf.ptr)), k.f32Array(ws), tvs.length, ctx.numel, ctx.mode, flags, div, toDType(lambda, ctx.dtype));
+  k.call("gta_combine", base.buf.ptr, base.buf.ptr, k.u32Array(tvs.map((tv) => tv.buf.ptr)), k.f32Array(c.ws), tvs.length, ctx.numel, ctx.mode, c.flags, c.div, c.lambda);
   return base.buf;
 }
 
@@ -80,5 +48,7 @@ export function defineGtaMethod(v: GtaVariant): MethodDef {
     perModel: perModelParams(v),
     outputShape: (ctx) => baseShape(v.name, ctx),
     merge: (ctx) => mergeGta(v, ctx),
+    // DELLA ranks within rows that tiles would cut; it stays whole.
+    ...(v.sparsification === "della_magprune" ? {} : { streamed: gtaStreamed(v) }),
   });
 }

@@ -22,7 +22,7 @@ export interface SparsifyParams {
 }
 
 /** torch.bernoulli on CPU has no float16 kernel, so MergeKit draws and rescales in float32 there. */
-function randomWorkDtype(dtype: DType): DType {
+export function randomWorkDtype(dtype: DType): DType {
   return dtype === "F16" ? "F32" : dtype;
 }
 
@@ -38,26 +38,40 @@ function maskRanks(ctx: MergeContext, tv: F32Buf, lo: number, hi: number, tie: n
   return mask;
 }
 
-/** ties: keep the int(density * n) largest |delta| (equal |delta|: lower index first). */
-function magnitude(ctx: MergeContext, tv: TaskVector, p: SparsifyParams): void {
-  const n = tv.buf.length;
+/** What the rank sparsifiers need of their caller: the tensor, --fix-quirks, warnings and quirks. */
+export interface SparsifyHost {
+  readonly tensor: string;
+  readonly fixQuirks: boolean;
+  warn(message: string): void;
+  quirk(id: string, description: string): void;
+}
+
+/** Ranks [lo, hi) kept, in tie order `tie` (TIE_INDEX_ASC / TIE_INDEX_DESC; see abi-gta.ts). */
+export interface RankRange {
+  readonly lo: number;
+  readonly hi: number;
+  readonly tie: number;
+}
+
+/**
+ * ties: keep the int(density * n) largest |delta| (equal |delta|: lower index first); undefined
+ * when int(density * n) <= 0 and the task vector is dropped.
+ */
+function magnitudeRange(host: SparsifyHost, model: string, p: SparsifyParams, n: number): RankRange | undefined {
   const keep = pyInt(p.density * n);
   if (keep <= 0) {
     // MergeKit stops with an AssertionError here; Amalgam drops the task vector (docs/compat.md).
-    ctx.warn(`${p.method}: int(density × numel) is 0 for model ${tv.input.model} on tensor "${ctx.tensor}" (density ${p.density}, ${n} elements); its task vector is dropped (MergeKit stops with an AssertionError)`);
-    ctx.kernels.f32(tv.buf).fill(0);
-    return;
+    host.warn(`${p.method}: int(density × numel) is 0 for model ${model} on tensor "${host.tensor}" (density ${p.density}, ${n} elements); its task vector is dropped (MergeKit stops with an AssertionError)`);
+    return undefined;
   }
-  const mask = maskRanks(ctx, tv.buf, n - keep, n, TIE_INDEX_DESC);
-  applyMask(ctx.kernels, tv.buf, mask, p.rescale, ctx.dtype, ctx.dtype);
+  return { lo: n - keep, hi: n, tie: TIE_INDEX_DESC };
 }
 
 /**
  * breadcrumbs: drop the int(gamma * n) largest and enough of the smallest |delta| to keep
  * int(density * n): MergeKit keeps `ascending_order[n_bot : -n_top]`, ties by lower index first.
  */
-function magnitudeOutliers(ctx: MergeContext, tv: TaskVector, p: SparsifyParams): void {
-  const n = tv.buf.length;
+function outliersRange(host: SparsifyHost, p: SparsifyParams, n: number): RankRange {
   const target = pyInt(p.density * n);
   let nTop = pyInt(p.gamma * n);
   let nBot = n - target - nTop;
@@ -68,14 +82,28 @@ function magnitudeOutliers(ctx: MergeContext, tv: TaskVector, p: SparsifyParams)
   // Python slice bounds of [n_bot : -n_top]
   let stop = nTop > 0 ? n - nTop : Math.min(-nTop, n);
   if (nTop === 0) {
-    if (ctx.fixQuirks) {
+    if (host.fixQuirks) {
       stop = n;
-      ctx.quirk("breadcrumbs-gamma-zero", `${p.method}: int(gamma × numel) is 0, so MergeKit's slice [n_bot:-0] keeps nothing and drops the whole task vector; kept the ${n - nBot} largest |delta| instead`);
+      host.quirk("breadcrumbs-gamma-zero", `${p.method}: int(gamma × numel) is 0, so MergeKit's slice [n_bot:-0] keeps nothing and drops the whole task vector; kept the ${n - nBot} largest |delta| instead`);
     } else {
-      ctx.quirk("breadcrumbs-gamma-zero", `${p.method}: int(gamma × numel) is 0, so MergeKit's slice [n_bot:-0] keeps nothing: the whole task vector was dropped, as MergeKit does`);
+      host.quirk("breadcrumbs-gamma-zero", `${p.method}: int(gamma × numel) is 0, so MergeKit's slice [n_bot:-0] keeps nothing: the whole task vector was dropped, as MergeKit does`);
     }
   }
-  const mask = maskRanks(ctx, tv.buf, Math.min(Math.max(nBot, 0), n), Math.max(stop, 0), TIE_INDEX_ASC);
+  return { lo: Math.min(Math.max(nBot, 0), n), hi: Math.max(stop, 0), tie: TIE_INDEX_ASC };
+}
+
+/** The ranks a magnitude sparsifier keeps of a task vector of n elements; undefined: dropped. */
+export function rankRange(host: SparsifyHost, how: "magnitude" | "magnitude_outliers", model: string, p: SparsifyParams, n: number): RankRange | undefined {
+  return how === "magnitude" ? magnitudeRange(host, model, p, n) : outliersRange(host, p, n);
+}
+
+function rankSparsify(how: "magnitude" | "magnitude_outliers", ctx: MergeContext, tv: TaskVector, p: SparsifyParams): void {
+  const r = rankRange(ctx, how, tv.input.model, p, tv.buf.length);
+  if (!r) {
+    ctx.kernels.f32(tv.buf).fill(0);
+    return;
+  }
+  const mask = maskRanks(ctx, tv.buf, r.lo, r.hi, r.tie);
   applyMask(ctx.kernels, tv.buf, mask, p.rescale, ctx.dtype, ctx.dtype);
 }
 
@@ -118,8 +146,8 @@ function dellaMagprune(ctx: MergeContext, tv: TaskVector, p: SparsifyParams): vo
 }
 
 const SPARSIFIERS: Readonly<Record<Sparsification, (ctx: MergeContext, tv: TaskVector, p: SparsifyParams) => void>> = {
-  magnitude,
-  magnitude_outliers: magnitudeOutliers,
+  magnitude: (ctx, tv, p) => rankSparsify("magnitude", ctx, tv, p),
+  magnitude_outliers: (ctx, tv, p) => rankSparsify("magnitude_outliers", ctx, tv, p),
   random: bernoulli,
   della_magprune: dellaMagprune,
 };

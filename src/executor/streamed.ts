@@ -1,0 +1,207 @@
+// Multi-pass merges of one tensor over tiles read by byte range, for methods that are not
+// elementwise but declare a streamed path (MethodDef.streamed): the tensor is never held whole.
+//
+// The method's driver (main thread) asks for passes one after another. In every pass each tile's
+// inputs are read into a slot and a tile job runs on any thread:
+// - statistics add into a per-thread accumulator (the first bytes of the thread's scratch region,
+//   zeroed before the pass); after the pass the accumulators are summed (integers, so the order
+//   does not matter) and handed to the driver, which chooses the next pass;
+// - a pass may have a `pre` step per tile whose results the driver reads in tile order
+//   (tileData), before the tile's main step is dispatched with them: counts that depend on what
+//   precedes a tile (equal keys at a top-k boundary) come out the same for any tile size;
+// - the final pass's main step writes the output tile, written in order.
+// Reads of later tiles overlap the work on earlier ones; slots bound the bytes in flight.
+import { DTYPES } from "../dtype.ts";
+import type { DType } from "../dtype.ts";
+import { AmalgamError } from "../errors.ts";
+import type { FileWriter } from "../io/storage.ts";
+import type { Kernels } from "../kernels/kernels.ts";
+import { getMethod } from "../methods/registry.ts";
+import type { JsonValue, StreamPass } from "../methods/types.ts";
+import type { MergePlan, PlannedTensor } from "../plan/types.ts";
+import type { TileJob, TileResult } from "./tile-job.ts";
+import type { TilePool } from "./tile-pool.ts";
+
+/** What a tile job of a streamed pass carries besides the tile (TileJob.stream). */
+export interface StreamStep {
+  readonly step: "pre" | "main";
+  readonly tile: number;
+  readonly data: JsonValue;
+  readonly tileData: JsonValue;
+  readonly acc32: number;
+  readonly acc64: number;
+}
+
+/** Bytes of an accumulator of acc32 u32 words then acc64 u64 words (at a multiple of 8). */
+export function accBytes(acc32: number, acc64: number): number {
+  return Math.ceil((acc32 * 4) / 8) * 8 + acc64 * 8;
+}
+
+const align64 = (x: number) => Math.ceil(x / 64) * 64;
+
+function numelOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Bytes the whole-tensor path holds for `t`: every input as float32, a mask and the float32
+ * result, the encoded output and the largest input's raw bytes while it is decoded.
+ */
+export function wholeTensorBytes(t: PlannedTensor): number {
+  const numel = numelOf(t.shape);
+  const inputs = t.sources.reduce((a, s) => a + numelOf(s.tensor.shape) * 4, 0);
+  const raw = Math.max(0, ...t.sources.map((s) => s.tensor.byteLength));
+  return inputs + numel * 8 + numel * DTYPES[t.outDtype].bytes + raw;
+}
+
+export interface StreamingPlan {
+  /** Tensors merged by the streamed path (it may still decline one and merge it whole). */
+  readonly tensors: ReadonlySet<PlannedTensor>;
+  /** Bytes of tile slots (the rest of the budget is left to tensors merged whole). */
+  readonly slotBudget: number;
+  /** Per-thread accumulator bytes to add to each scratch region. */
+  readonly accBytes: number;
+}
+
+/**
+ * Which tensors to stream: those of a method with a streamed path whose whole-tensor working set
+ * exceeds half the budget (the slots take the other half), or all of them when a tile size is
+ * forced (tests).
+ */
+export function planStreaming(plan: MergePlan, budget: number, forcedTile: number | undefined): StreamingPlan {
+  const s = plan.method.streamed;
+  const tensors = new Set<PlannedTensor>();
+  if (!s || plan.method.elementwise) return { tensors, slotBudget: budget, accBytes: 0 };
+  for (const t of plan.tensors) {
+    if (forcedTile !== undefined || wholeTensorBytes(t) > budget / 2) tensors.add(t);
+  }
+  const maxK = Math.max(1, ...[...tensors].map((t) => t.sources.length));
+  return { tensors, slotBudget: tensors.size ? Math.floor(budget / 2) : budget, accBytes: tensors.size ? align64(s.accBytes(maxK)) : 0 };
+}
+
+export interface StreamSlot {
+  readonly inputs: readonly number[];
+  readonly out: number;
+}
+
+/** How a streamed tensor runs: the executor's fixed regions and its pool. */
+export interface StreamEnv {
+  readonly k: Kernels;
+  readonly pool: TilePool;
+  readonly slots: readonly StreamSlot[];
+  /** Elements per tile. */
+  readonly tile: number;
+  /** Each thread's scratch region (its accumulator is at the start). */
+  readonly scratch: readonly { readonly start: number; readonly end: number }[];
+  readonly seed: number;
+  readonly fixQuirks: boolean;
+  warn(m: string): void;
+  quirk(id: string, description: string): void;
+}
+
+/**
+ * Merges tensor `t` in passes and writes its output bytes to `w`; undefined when the method
+ * declines the tensor (nothing was written: merge it whole).
+ */
+export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: StreamEnv, w: FileWriter, onTile: (bytes: number) => void): Promise<number | undefined> {
+  const { k, pool, slots, tile } = env;
+  const method = plan.method;
+  const streamed = method.streamed!;
+  const numel = numelOf(t.shape);
+  const tiles = Math.ceil(numel / tile);
+  const modelIndices = t.sources.map((s) => plan.models.indexOf(s.model));
+  k.reset();
+  const driver = streamed.begin({
+    kernels: k, tensor: t.name, shape: t.shape, numel, dtype: t.workingDtype, mode: DTYPES[t.workingDtype].code,
+    inputs: t.sources.map((s) => ({ shape: s.tensor.shape, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase, model: s.model.ref.text })),
+    baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: env.seed, modelIndices, fixQuirks: env.fixQuirks,
+    warn: env.warn, quirk: (id, d) => env.quirk(id, d),
+    tileElements: tile, tiles,
+  });
+  if (!driver) return undefined;
+  const outBytes = DTYPES[t.outDtype].bytes;
+  const accs = env.scratch.map((r) => align64(r.start));
+  const report = (r: TileResult) => {
+    for (const m of r.warnings) env.warn(m);
+    for (const [id, d] of r.quirks) env.quirk(id, d);
+  };
+
+  const runPass = async (pass: StreamPass): Promise<void> => {
+    const free = [...slots];
+    const inflight: { slot: StreamSlot; done: Promise<void>; bytes: number }[] = [];
+    const drainOne = async () => {
+      const f = inflight.shift()!;
+      await f.done;
+      if (pass.final) {
+        await w.write(k.bytes(f.slot.out, f.bytes));
+        onTile(f.bytes);
+      }
+      free.push(f.slot);
+    };
+    let ordered: Promise<void> = Promise.resolve();
+    for (let i = 0; i < tiles; i++) {
+      if (free.length === 0) await drainOne();
+      const slot = free.pop()!;
+      const off = i * tile;
+      const n = Math.min(tile, numel - off);
+      const reads = driver.inputs.map((j) => {
+        const s = t.sources[j]!.tensor;
+        const b = DTYPES[s.dtype as DType].bytes;
+        return s.source.readInto(s.offset + off * b, k.bytes(slot.inputs[j]!, n * b));
+      });
+      const job = (step: StreamStep): TileJob => ({
+        method: method.name, tensor: t.name, numel: n, offset: off, dtype: t.workingDtype, outDtype: t.outDtype,
+        inputs: t.sources.map((s, j) => ({
+          ptr: slot.inputs[j]!, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase,
+          model: s.model.ref.text, modelIndex: modelIndices[j]!,
+        })),
+        baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: env.seed, fixQuirks: env.fixQuirks, out: slot.out,
+        stream: step,
+      });
+      const step = (s: "pre" | "main", data: JsonValue, tileData: JsonValue): StreamStep => ({ step: s, tile: i, data, tileData, acc32: pass.acc32, acc64: pass.acc64 });
+      const readDone = Promise.all(reads);
+      const pre = pass.pre;
+      const preDone = pre === undefined ? readDone.then(() => undefined) : readDone.then(() => pool.run(job(step("pre", pre, null)))).then(report);
+      const tileData = Promise.all([preDone, ordered]).then(() => driver.tileData?.(i) ?? null);
+      ordered = tileData.then(() => undefined);
+      ordered.catch(() => {}); // observed through the tiles that wait on it
+      const done = tileData.then((td) => pool.run(job(step("main", pass.data, td)))).then(report);
+      done.catch(() => {}); // observed by drainOne; avoids an unhandled rejection while queued
+      inflight.push({ slot, done, bytes: n * outBytes });
+    }
+    while (inflight.length) await drainOne();
+  };
+
+  try {
+    let acc: number | undefined;
+    for (;;) {
+      const pass = driver.next(acc);
+      const bytes = accBytes(pass.acc32, pass.acc64);
+      for (const a of accs) k.bytes(a, bytes).fill(0);
+      await runPass(pass);
+      if (pass.final) break;
+      for (const a of accs.slice(1)) k.call("stats_add", accs[0]!, a, pass.acc32, pass.acc64);
+      acc = accs[0];
+    }
+  } catch (e) {
+    if (e instanceof AmalgamError) throw e;
+    throw new AmalgamError("E_METHOD", `${method.name} failed on tensor "${t.name}" (streamed): ${(e as Error).message}`, { cause: e });
+  }
+  return numel * outBytes;
+}
+
+/** Runs one step of a streamed pass on one tile with `k` (this thread's scratch allocator). */
+export function runStreamStep(k: Kernels, job: TileJob, s: StreamStep): TileResult {
+  const method = getMethod(job.method);
+  if (!method.streamed) throw new AmalgamError("E_METHOD", `${job.method} has no streamed path`);
+  k.reset();
+  // The accumulator is the first allocation of the region: the executor zeroes and sums it there.
+  const acc = k.alloc(accBytes(s.acc32, s.acc64));
+  method.streamed.tile({
+    kernels: k, tensor: job.tensor, numel: job.numel, tile: s.tile, offset: job.offset, dtype: job.dtype,
+    mode: DTYPES[job.dtype].code, inputs: job.inputs.map((i) => ({ ptr: i.ptr, dtype: i.dtype, params: i.params, isBase: i.isBase, model: i.model })),
+    baseIndex: job.baseIndex, global: job.global, seed: job.seed, modelIndices: job.inputs.map((i) => i.modelIndex),
+    fixQuirks: job.fixQuirks, step: s.step, data: s.data, tileData: s.tileData, acc, out: job.out, outDtype: job.outDtype,
+  });
+  return { warnings: [], quirks: [] };
+}

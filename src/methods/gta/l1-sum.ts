@@ -1,0 +1,33 @@
+// Exact L1 norms (assembly/gta-l1.ts): the integer buckets l1_accumulate fills, turned into the
+// correctly rounded float64 of the exact sum. Any split of a tensor into tiles or chunks, summed in
+// any order, gives the same value, so whole-tensor and streamed merges rescale identically.
+import { L1_BANKS, L1_ENTRIES, L1_WORDS64 } from "../../kernels/abi-gta.ts";
+import type { Kernels } from "../../kernels/kernels.ts";
+
+/** sum |x| of the elements accumulated at `acc` (8-byte aligned): NaN if any is NaN, else +inf if any is infinite. */
+export function l1Value(k: Kernels, acc: number): number {
+  const w = new BigUint64Array(k.memory.buffer, acc, L1_WORDS64);
+  let total = 0n;
+  let special = 0n;
+  let nan = 0n;
+  for (let b = 0; b < L1_BANKS; b++) {
+    const at = b * L1_ENTRIES;
+    // exponent field e: significand * 2^(max(e, 1) - 150), i.e. (significand << max(e - 1, 0)) * 2^-149
+    for (let e = 0; e < 255; e++) {
+      const v = w[at + e]!;
+      if (v !== 0n) total += v << BigInt(Math.max(e - 1, 0));
+    }
+    special += w[at + 255]!;
+    nan += w[at + 256]!;
+  }
+  if (nan > 0n) return NaN;
+  if (special > 0n) return Infinity;
+  return Number(total) * 2 ** -149;
+}
+
+/** A zeroed accumulator from the allocator of `k`. */
+export function l1Acc(k: Kernels): number {
+  const p = k.alloc(L1_WORDS64 * 8);
+  new BigUint64Array(k.memory.buffer, p, L1_WORDS64).fill(0n);
+  return p;
+}

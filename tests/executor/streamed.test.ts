@@ -1,0 +1,152 @@
+// Streamed (multi-pass, tiled) merges of the task-arithmetic family give the same bytes as the
+// whole-tensor path for every tile size and thread count: on the golden configs and on generated
+// models whose tensors span many tiles, in bf16, f16 and f32; and they hold far less memory.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { DType } from "../../src/dtype.ts";
+import { layoutFile } from "../../src/io/safetensors-writer.ts";
+import type { MergeOptions } from "../../src/executor/merge.ts";
+import { nodeThreadPool } from "../../runtimes/node/thread-pool.ts";
+import { loadKernelModule } from "../../runtimes/node/wasm.ts";
+import { GOLDEN, runGolden, runMerge, tempDir } from "../helpers/run-merge.ts";
+import { f32ToF16Bits, roundRef } from "../helpers/reference.ts";
+
+const outBytes = (dir: string) => readFileSync(join(dir, "model.safetensors"));
+
+describe("streamed gta merges: golden configs", () => {
+  const EXACT: Readonly<Record<string, string>> = { ties: "reference-stable", breadcrumbs: "reference-stable", breadcrumbs_ties: "reference-stable" };
+  for (const name of ["ties", "breadcrumbs", "breadcrumbs_ties", "dare_ties", "dare_linear"]) {
+    it(`${name}: every tile size and thread count gives the whole-tensor bytes`, async () => {
+      const whole = outBytes((await runGolden(name)).out);
+      if (EXACT[name]) expect(whole.equals(readFileSync(join(GOLDEN, EXACT[name]!, name, "model.safetensors"))), "MergeKit's bytes").toBe(true);
+      for (const tileElements of [64, 192, 4096]) {
+        expect(outBytes((await runGolden(name, { tileElements })).out).equals(whole), `${tileElements}-element tiles`).toBe(true);
+      }
+      const kernels = await loadKernelModule(true);
+      for (const threadCount of [1, 3]) {
+        const r = await runGolden(name, { kernels, threadPool: nodeThreadPool, threadCount, tileElements: 128 });
+        expect(outBytes(r.out).equals(whole), `${threadCount} worker thread(s)`).toBe(true);
+      }
+    });
+  }
+});
+
+// ---- generated models: tensors of 300 x 257 and 1000 x 64 elements ----
+
+/** xorshift32 in [0, 1). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
+function encode(values: Float32Array, dtype: DType): Uint8Array {
+  if (dtype === "F32") return new Uint8Array(values.buffer.slice(0));
+  const out = new Uint16Array(values.length);
+  const bits = new Uint32Array(values.buffer);
+  for (let i = 0; i < values.length; i++) {
+    out[i] = dtype === "BF16" ? bits[i]! >>> 16 : f32ToF16Bits(values[i]!); // values are already bf16 / f16
+  }
+  return new Uint8Array(out.buffer);
+}
+
+type Shapes = Record<string, readonly number[]>;
+const SHAPES: Shapes = {
+  "model.embed_tokens.weight": [300, 257],
+  "model.layers.0.mlp.up_proj.weight": [1000, 64],
+  "model.layers.0.input_layernorm.weight": [257],
+  "model.norm.weight": [257],
+  "lm_head.weight": [300, 257],
+};
+
+/**
+ * A model whose values are the base's plus a delta: many deltas repeat (ties at every top-k
+ * boundary), some are zero, the rest spread over several binades.
+ */
+function writeModel(dir: string, dtype: DType, seed: number, shapes: Shapes = SHAPES): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", num_hidden_layers: 1, hidden_size: 257, vocab_size: 300, torch_dtype: { F32: "float32", BF16: "bfloat16", F16: "float16" }[dtype] }));
+  const mode = { F32: 0, BF16: 1, F16: 2 }[dtype];
+  const tensors = Object.entries(shapes).map(([name, shape]) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const base = rng(name.length * 7919 + 1);
+    const r = rng(seed * 104729 + name.length);
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const b = (base() - 0.5) * 0.2;
+      const u = r();
+      const d = seed === 0 ? 0 : u < 0.15 ? 0 : u < 0.55 ? [0.001, -0.002, 0.004, -0.001][Math.floor(r() * 4)]! : (r() - 0.5) * 2 ** -Math.floor(r() * 12);
+      v[i] = roundRef(b + d, mode);
+    }
+    return { name, shape, dtype, data: encode(v, dtype) };
+  });
+  const layout = layoutFile(tensors.map(({ name, shape }) => ({ name, dtype, shape })));
+  const parts = [layout.header, ...layout.order.map((s) => tensors.find((t) => t.name === s.name)!.data)];
+  writeFileSync(join(dir, "model.safetensors"), Buffer.concat(parts));
+}
+
+describe("streamed gta merges: generated models spanning many tiles", () => {
+  const dir = tempDir("amalgam-streamed-");
+  for (const dtype of ["BF16", "F16", "F32"] as const) {
+    for (let m = 0; m < 4; m++) writeModel(join(dir, dtype, `m${m}`), dtype, m);
+  }
+  // a model with more vocabulary rows (read as a prefix) and one with a mismatched MLP (skipped)
+  writeModel(join(dir, "BF16", "big-vocab"), "BF16", 5, { ...SHAPES, "model.embed_tokens.weight": [310, 257], "lm_head.weight": [310, 257] });
+  writeModel(join(dir, "BF16", "odd-mlp"), "BF16", 6, { ...SHAPES, "model.layers.0.mlp.up_proj.weight": [1000, 65] });
+
+  const models = (dtype: string, params: readonly string[], names = ["m1", "m2", "m3"]) =>
+    names.map((m, i) => `  - model: ${dtype}/${m}\n    parameters: {${params[i]}}\n`).join("");
+  const configs: readonly [string, string][] = [
+    ["ties bf16", `merge_method: ties\nbase_model: BF16/m0\nmodels:\n${models("BF16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`],
+    ["ties f16 rescale", `merge_method: ties\nbase_model: F16/m0\nparameters: {rescale: true, normalize: false}\nmodels:\n${models("F16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`],
+    ["ties f32 lambda", `merge_method: ties\nbase_model: F32/m0\nparameters: {lambda: 0.7}\nmodels:\n${models("F32", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.001", "weight: 0.2, density: 1"])}`],
+    ["breadcrumbs f32", `merge_method: breadcrumbs\nbase_model: F32/m0\nmodels:\n${models("F32", ["weight: 0.5, density: 0.8, gamma: 0.05", "weight: 0.3, density: 0.9, gamma: 0.02", "weight: 0.2, density: 0.7, gamma: 0.01"])}`],
+    ["breadcrumbs_ties f16 rescale", `merge_method: breadcrumbs_ties\nbase_model: F16/m0\nparameters: {rescale: true}\nmodels:\n${models("F16", ["weight: 0.5, density: 0.8, gamma: 0.05", "weight: 0.3, density: 0.9, gamma: 0.002", "weight: 0.2, density: 0.7, gamma: 0.01"])}`],
+    ["dare_ties f16", `merge_method: dare_ties\nbase_model: F16/m0\nmodels:\n${models("F16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`],
+    ["dare_linear bf16 as f32", `merge_method: dare_linear\nbase_model: BF16/m0\ndtype: float32\nmodels:\n${models("BF16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`],
+    ["ties mixed shapes", `merge_method: ties\nbase_model: BF16/m0\nmodels:\n${models("BF16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"], ["m1", "big-vocab", "odd-mlp"])}`],
+    ["dare_ties mixed dtypes", `merge_method: dare_ties\nbase_model: F16/m0\nmodels:\n${models("BF16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7"], ["m1", "m2"])}  - model: F32/m3\n    parameters: {weight: 0.2, density: 0.3}\n`],
+  ];
+  const merge = async (yaml: string, extra: Partial<MergeOptions> = {}) => {
+    const out = join(tempDir(), "out");
+    const r = await runMerge(yaml, dir, out, { randomSeed: 7, ...extra });
+    return { bytes: outBytes(out), warnings: r.warnings, peak: r.peakKernelBytes };
+  };
+
+  for (const [what, yaml] of configs) {
+    it(`${what}: identical bytes for tile sizes 64 and 8192 and 1-3 worker threads`, async () => {
+      const whole = await merge(yaml);
+      for (const tileElements of [64, 8192]) {
+        const s = await merge(yaml, { tileElements });
+        expect(s.bytes.equals(whole.bytes), `${tileElements}-element tiles`).toBe(true);
+        expect([...s.warnings].sort(), `${tileElements}-element tiles`).toEqual([...whole.warnings].sort());
+      }
+      const kernels = await loadKernelModule(true);
+      for (const [threadCount, tileElements] of [[1, 1024], [3, 576]] as const) {
+        const s = await merge(yaml, { kernels, threadPool: nodeThreadPool, threadCount, tileElements });
+        expect(s.bytes.equals(whole.bytes), `${threadCount} thread(s), ${tileElements}-element tiles`).toBe(true);
+      }
+    });
+  }
+
+  it("skips the mismatched model with the whole-tensor path's warning", async () => {
+    const s = await merge(configs.find(([w]) => w === "ties mixed shapes")![1], { tileElements: 256 });
+    expect(s.warnings.some((w) => w.includes("skipping model BF16/odd-mlp") && w.includes("model.layers.0.mlp.up_proj.weight"))).toBe(true);
+  });
+
+  it("streams on its own under a small memory budget, holding a fraction of the whole-tensor memory", async () => {
+    const shapes: Shapes = { ...SHAPES, "model.layers.0.mlp.up_proj.weight": [2048, 512] };
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "big", `m${m}`), "BF16", m, shapes);
+    const yaml = `merge_method: ties\nbase_model: big/m0\nmodels:\n${models("big", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const whole = await merge(yaml);
+    const streamed = await merge(yaml, { memoryBudget: 4_000_000 });
+    expect(streamed.bytes.equals(whole.bytes)).toBe(true);
+    // whole: four 1M-element inputs as float32, and more
+    expect(whole.peak).toBeGreaterThan(16_000_000);
+    // streamed: slots of 65536-element tiles, scratch and the histograms' accumulator
+    expect(streamed.peak).toBeLessThan(8_000_000);
+  });
+});
