@@ -8,6 +8,8 @@ export type ErrorCode =
   | "E_MODEL_NOT_FOUND"
   | "E_MODEL_CONFIG"
   | "E_SAFETENSORS"
+  | "E_ZIP"
+  | "E_PICKLE"
   | "E_INDEX"
   | "E_TENSOR_MISSING"
   | "E_SHAPE"

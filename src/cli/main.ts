@@ -8,6 +8,10 @@ import { checkCommand } from "./check-command.ts";
 import { inspectCommand } from "./inspect-command.ts";
 import { diffCommand } from "./diff-command.ts";
 import { convertCommand } from "./convert-command.ts";
+import { multiCommand } from "./multi-command.ts";
+import { pytorchCommand } from "./pytorch-command.ts";
+import { moeCommand } from "./moe-command.ts";
+import { extractLoraCommand } from "./extract-lora-command.ts";
 
 export const VERSION = "0.1.0";
 
@@ -23,20 +27,30 @@ Commands:
   inspect MODEL          a model's architecture, tensors, shards and tokenizer (headers only)
   diff MODEL_A MODEL_B   how much every tensor differs between two models
   convert MODEL OUT_DIR  re-encode a model as bf16, f16 or f32 and re-shard it
+  multi CONFIG -I DIR    run a multi-stage recipe of merges (mergekit-multi; --single-pass)
+  pytorch CONFIG OUT_DIR merge raw state dicts (.safetensors/.bin files; mergekit-pytorch)
+  moe CONFIG OUT_DIR     build a mixture of experts from dense models (mergekit-moe)
+  extract-lora --model M --base-model B --out-path DIR
+                         extract a LoRA adapter from a fine-tune (mergekit-extract-lora)
   help [COMMAND]         show help
   version                print the version
 
-Run "amalgam <command> --help" for a command's options; --json on any command prints
-newline-delimited JSON events instead of text.
+Run "amalgam <command> --help" for a command's options; --json on merge, assemble and the
+inspection commands prints newline-delimited JSON events instead of text.
 `;
 
-/** The inspection commands (issue 9). */
+/** The inspection commands (issue 9) and the companion tools (issue 7). */
 const TOOLS: Readonly<Record<string, (argv: readonly string[], host: CliHost) => Promise<number>>> = {
   explain: explainCommand,
   check: checkCommand,
   inspect: inspectCommand,
   diff: diffCommand,
   convert: convertCommand,
+  // MergeKit's companion tools (issue 7)
+  multi: multiCommand,
+  pytorch: pytorchCommand,
+  moe: moeCommand,
+  "extract-lora": extractLoraCommand,
 };
 
 /** Runs one CLI invocation and returns its exit code; never throws. */

@@ -173,7 +173,7 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
 }
 
 /** --device: Amalgam's cpu|gpu|auto; MergeKit's torch device names (cuda, cuda:0, mps, ...) mean auto. */
-function parseDevice(value: string): { device: DeviceChoice; note?: string } {
+export function parseDevice(value: string): { device: DeviceChoice; note?: string } {
   if ((DEVICE_CHOICES as readonly string[]).includes(value)) return { device: value as DeviceChoice };
   if (/^(cuda|mps|xpu|npu|hip)(:\d+)?$/.test(value)) {
     return { device: "auto", note: `note: --device ${value} is a torch device; Amalgam computes through WebGPU and treats it as --device auto` };

@@ -8,7 +8,7 @@ import { AmalgamError } from "../errors.ts";
 import { Kernels } from "../kernels/kernels.ts";
 import type { OutputSink, ResolveModel } from "../io/storage.ts";
 import { writeWhole } from "../io/storage.ts";
-import { writeModelFiles } from "../output/model-files.ts";
+import { shardIndexJson, writeModelFiles } from "../output/model-files.ts";
 import { assignShards, partManifest, partManifestName } from "./parts.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
@@ -88,6 +88,11 @@ export interface MergeOptions {
   readonly onResume?: (kept: readonly string[], total: number) => void;
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
+  /**
+   * false: write only the weights (and the shard index when sharded), no config.json, tokenizer or
+   * card — mergekit-pytorch's output. Default true.
+   */
+  readonly modelFiles?: boolean;
   /**
    * Where tensors of methods with a GPU version are merged (docs/gpu.md): "cpu" (default), "gpu"
    * (WebGPU; an error without an adapter), or "auto" (a real GPU adapter, large tensors only).
@@ -176,14 +181,19 @@ function inputsOf(t: PlannedTensor): string {
   return t.sources.map((s) => s.model.ref.text).join(", ");
 }
 
-interface TensorRun {
+/** What one tensor's merge reports to (warnings and quirks, deduplicated by the caller). */
+export interface TensorRun {
   readonly seed: number;
   readonly fixQuirks: boolean;
   warn(m: string): void;
   quirk(id: string, description: string, tensor: string): void;
 }
 
-async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<{ ptr: number; bytes: number }> {
+/**
+ * Merges one planned tensor whole (no tiles) into fresh kernel memory after `k.reset()`; the result
+ * is the tensor's stored bytes in its output dtype, the same bytes the tiled path writes.
+ */
+export async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<{ ptr: number; bytes: number }> {
   k.reset();
   const inputs: MergeInput[] = [];
   for (const s of t.sources) {
@@ -299,7 +309,10 @@ class Progress {
 async function mergeInto(config: MergeConfig | string, options: MergeOptions, state: RunState): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
-  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes }));
+  const plan = options.plan ?? (await buildPlan(cfg, {
+    resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes,
+    kernelModule: options.kernels instanceof WebAssembly.Module ? options.kernels : undefined,
+  }));
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;
@@ -418,6 +431,11 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
         allowCrimes: options.allowCrimes ?? false,
       }));
       files.push(partManifestName(part));
+    } else if (options.modelFiles === false) {
+      if (plan.shards.length > 1) {
+        await writeWhole(sink, "model.safetensors.index.json", shardIndexJson(plan));
+        files.push("model.safetensors.index.json");
+      }
     } else {
       files.push(...(await writeModelFiles(plan, sink, options)));
     }

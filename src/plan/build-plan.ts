@@ -8,6 +8,7 @@ import { isDType, promote } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import { openModelFiles } from "../io/model-files.ts";
+import { withLoraOf } from "../lora/lora-model.ts";
 import type { ModelFiles, ModelTensor } from "../io/model-files.ts";
 import { layoutFile, tensorBytes } from "../io/safetensors-writer.ts";
 import type { ModelDirectory, ResolveModel } from "../io/storage.ts";
@@ -28,6 +29,8 @@ export interface PlanOptions {
   readonly fixQuirks?: boolean;
   /** Merge models whose architectures differ (MergeKit's --allow-crimes). */
   readonly allowCrimes?: boolean;
+  /** The kernel module, for `model+lora` references (their weights are computed when read). */
+  readonly kernelModule?: WebAssembly.Module;
 }
 
 export const DEFAULT_SHARD_BYTES = 5_000_000_000;
@@ -97,7 +100,7 @@ function resolveParams(specs: readonly ParamSpec[], levels: readonly (ParameterM
   return out;
 }
 
-async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrimes: boolean, warnings: string[]): Promise<Map<string, LoadedModel>> {
+async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrimes: boolean, warnings: string[], kernelModule: WebAssembly.Module | undefined): Promise<Map<string, LoadedModel>> {
   // Each reference with the config place that first names it (for "no such model" messages).
   const refs = new Map<string, { ref: ModelRef; at: string }>();
   const add = (r: ModelRef | undefined, at: string) => {
@@ -113,7 +116,6 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrime
   const read: { ref: ModelRef; files: ModelFiles }[] = [];
   try {
     for (const { ref, at } of refs.values()) {
-      if (ref.lora) throw new AmalgamError("E_UNSUPPORTED", `${at}: model "${ref.text}": LoRA references (model+lora) are not supported yet`);
       let dir;
       try {
         dir = await resolve(ref.revision ? `${ref.path}@${ref.revision}` : ref.path);
@@ -122,7 +124,18 @@ async function loadModels(config: MergeConfig, resolve: ResolveModel, allowCrime
         throw e;
       }
       opened.push({ files: { dir } });
-      read.push({ ref, files: await openModelFiles(dir) });
+      let files = await openModelFiles(dir);
+      if (ref.lora) {
+        // model+adapter: the adapter's weights are folded in as tensors are read
+        try {
+          files = await withLoraOf(files, ref, resolve, kernelModule);
+        } catch (e) {
+          if (e instanceof AmalgamError) throw new AmalgamError(e.code, `${at}: ${e.message}`, { cause: e });
+          throw e;
+        }
+        opened[opened.length - 1] = { files };
+      }
+      read.push({ ref, files });
     }
     // One layout for every model; the donor (base model, else the first) decides under --allow-crimes.
     const donorIndex = config.baseModel ? read.findIndex((m) => refKey(m.ref) === refKey(config.baseModel!)) : 0;
@@ -228,10 +241,44 @@ async function closeModels(models: Iterable<{ readonly files: { readonly dir: { 
   for (const m of models) await m.files.dir.close?.().catch(() => {});
 }
 
+/**
+ * MergeKit's greedy sharding of tensors in write order: a shard is closed before a tensor that
+ * would take it past `limit` bytes (<= 0: one file); names `model.safetensors` or
+ * `model-0000i-of-0000N.safetensors`; data laid out as the safetensors library does.
+ */
+export function planShards(tensors: readonly PlannedTensor[], limit: number): { shards: PlannedShard[]; totalBytes: number } {
+  const groups: PlannedTensor[][] = [];
+  let cur: PlannedTensor[] = [];
+  let curBytes = 0;
+  for (const t of tensors) {
+    const n = tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape });
+    if (limit > 0 && cur.length > 0 && curBytes + n > limit) {
+      groups.push(cur);
+      cur = [];
+      curBytes = 0;
+    }
+    cur.push(t);
+    curBytes += n;
+  }
+  if (cur.length || groups.length === 0) groups.push(cur);
+  const pad = (i: number) => String(i).padStart(5, "0");
+  const shards: PlannedShard[] = groups.map((g, i) => {
+    const layout = layoutFile(g.map((t) => ({ name: t.name, dtype: t.outDtype, shape: t.shape })));
+    const byName = new Map(g.map((t) => [t.name, t]));
+    return {
+      file: groups.length === 1 ? "model.safetensors" : `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`,
+      tensors: layout.order.map((s) => byName.get(s.name)!),
+      layout,
+    };
+  });
+  const totalBytes = tensors.reduce((a, t) => a + tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape }), 0);
+  return { shards, totalBytes };
+}
+
 export async function buildPlan(config: MergeConfig, options: PlanOptions): Promise<MergePlan> {
   const method: MethodDef = getMethod(config.mergeMethod, config.methodPos ? where({ path: "merge_method", pos: config.methodPos }) : `${config.file}: merge_method`);
   const warnings: string[] = [];
-  const models = await loadModels(config, options.resolveModel, options.allowCrimes ?? false, warnings);
+  const models = await loadModels(config, options.resolveModel, options.allowCrimes ?? false, warnings, options.kernelModule);
   try {
     return await planLoaded(config, options, method, models, warnings);
   } catch (e) {
@@ -367,32 +414,7 @@ async function planLoaded(config: MergeConfig, options: PlanOptions, method: Met
   const key = (p: PlannedTensor) => p.sources.reduce((m, s) => (s.tensor.name > m ? s.tensor.name : m), "");
   tensors.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
-  const limit = options.outShardSize ?? DEFAULT_SHARD_BYTES;
-  const groups: PlannedTensor[][] = [];
-  let cur: PlannedTensor[] = [];
-  let curBytes = 0;
-  for (const t of tensors) {
-    const n = tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape });
-    if (limit > 0 && cur.length > 0 && curBytes + n > limit) {
-      groups.push(cur);
-      cur = [];
-      curBytes = 0;
-    }
-    cur.push(t);
-    curBytes += n;
-  }
-  if (cur.length || groups.length === 0) groups.push(cur);
-  const pad = (i: number) => String(i).padStart(5, "0");
-  const shards: PlannedShard[] = groups.map((g, i) => {
-    const layout = layoutFile(g.map((t) => ({ name: t.name, dtype: t.outDtype, shape: t.shape })));
-    const byName = new Map(g.map((t) => [t.name, t]));
-    return {
-      file: groups.length === 1 ? "model.safetensors" : `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`,
-      tensors: layout.order.map((s) => byName.get(s.name)!),
-      layout,
-    };
-  });
-  const totalBytes = tensors.reduce((a, t) => a + tensorBytes({ name: t.name, dtype: t.outDtype, shape: t.shape }), 0);
+  const { shards, totalBytes } = planShards(tensors, options.outShardSize ?? DEFAULT_SHARD_BYTES);
 
   const all = [...models.values()];
   const base = config.baseModel ? models.get(refKey(config.baseModel)) : undefined;

@@ -21,7 +21,7 @@ describe("inspection commands on the command line", () => {
     expect((await cli(["merge", "--help"])).stdout).toMatch(/--dry-run[\s\S]*--json/);
     const bad = await cli(["constructor"]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/unknown command "constructor"; expected one of: merge, assemble, explain, check, inspect, diff, convert, help, version/);
+    expect(bad.stderr).toMatch(/unknown command "constructor"; expected one of: merge, assemble, explain, check, inspect, diff, convert, multi, pytorch, moe, extract-lora, help, version/);
     expect((await cli(["explain"])).stderr).toMatch(/E_ARGS.*expected CONFIG/);
     expect((await cli(["diff", "a"])).stderr).toMatch(/expected MODEL_A and MODEL_B/);
   });

@@ -43,13 +43,14 @@ describe("plan errors", () => {
     expect(e.message).toMatch(/^models\[1\] \(line 5, column 5\): model "nope": no directory at .*nope/);
   });
 
-  it("a directory without config.json, one without safetensors, one with only .bin", async () => {
+  it("a directory without config.json, one without weights, one with an empty .bin", async () => {
     const one = (m: string) => planError(`merge_method: passthrough\nslices:\n  - sources:\n      - model: ${m}\n        layer_range: [0, 1]\n`);
     expect((await one("empty")).message).toBe("empty: no config.json (is this a Hugging Face model directory?)");
-    expect((await one("nosafetensors")).message).toBe("nosafetensors: no model.safetensors or model.safetensors.index.json");
+    expect((await one("nosafetensors")).message).toBe("nosafetensors: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json");
+    // .bin checkpoints are read (tests/companion/torch-checkpoint.test.ts); an empty file is not one
     const bin = await one("bin");
-    expect(bin.code).toBe("E_UNSUPPORTED");
-    expect(bin.message).toMatch(/^bin: PyTorch \.bin checkpoints are not supported yet/);
+    expect(bin.code).toBe("E_ZIP");
+    expect(bin.message).toMatch(/^bin\/pytorch_model\.bin: not a PyTorch checkpoint/);
   });
 
   it("layer_range beyond the model's layers", async () => {
