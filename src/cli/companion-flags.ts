@@ -70,6 +70,7 @@ export async function runOptions(args: ParsedArgs, host: CliHost, label: string)
       randomSeed: parseSeed(args),
       fixQuirks: args.flags["fix-quirks"] === true,
       allowCrimes: args.flags["allow-crimes"] === true,
+      overwrite: args.flags["overwrite"] === true,
       device,
       threadPool: useWorkers ? host.threadPool : undefined,
       threadCount: threads,

@@ -84,6 +84,7 @@ export async function extractLoraCommand(argv: readonly string[], host: CliHost)
     exclude: list(args, "exclude-regex"),
     svEpsilon,
     skipUndecomposable: args.flags["skip-undecomposable"] === true,
+    overwrite: args.flags["overwrite"] === true,
     oversample: intFlag(args, "oversample", 0),
     powerIterations: intFlag(args, "power-iterations", 0),
     randomSeed: parseSeed(args),

@@ -16,6 +16,7 @@ import type { TensorSpec } from "../io/safetensors-writer.ts";
 import { writeWhole } from "../io/storage.ts";
 import type { OutputSink, ResolveModel } from "../io/storage.ts";
 import { streamKey } from "../random/stream-key.ts";
+import { checkOutputEntries, checkOutputOutsideInputs } from "../output/output-dir.ts";
 import { adapterConfigJson, loraCard } from "./adapter-files.ts";
 import { isInputEmbedding, isOutputEmbedding, selectModules } from "./lora-modules.ts";
 import type { ModulePlan } from "./lora-modules.ts";
@@ -45,6 +46,8 @@ export interface ExtractLoraOptions {
   readonly invocation?: string;
   /** The card's title (MergeKit: the output directory's name). */
   readonly outputName?: string;
+  /** Write into a non-empty output directory (files of the same names are replaced). */
+  readonly overwrite?: boolean;
   /** Whether a model path is a local directory (not linked to the Hub in the card). */
   readonly isLocal?: (path: string) => boolean;
   readonly onWarning?: (message: string) => void;
@@ -112,6 +115,12 @@ async function extract(options: ExtractLoraOptions): Promise<ExtractLoraResult> 
   let ft: ModelFiles | undefined;
   try {
     ft = await openModelRef(modelRef, options.resolveModel, options.kernels, "--model");
+    // The output rules of every merge: not inside an input, not over foreign files without --overwrite.
+    checkOutputOutsideInputs(options.sink.localPath, [{ ref: baseRef, files: base }, { ref: modelRef, files: ft }]);
+    if (options.sink.store) {
+      const where = options.sink.localPath ?? "the output directory";
+      checkOutputEntries(await options.sink.store.existing(), { where, overwrite: options.overwrite ?? false, shardFiles: ["adapter_model.safetensors"] });
+    }
     const baseVocab = vocabRows(base);
     const ftVocab = vocabRows(ft);
     let embedLora = options.embedLora ?? false;

@@ -126,6 +126,9 @@ function configDtype(cfg: Readonly<Record<string, unknown>>): DType | undefined 
 /** An OutputSink that writes the extra files just before committing. */
 function withFiles(sink: OutputSink, files: () => Promise<readonly (readonly [string, Uint8Array | string])[]>, written: string[]): OutputSink {
   return {
+    // the output directory's checks and resume work on the wrapped sink's directory
+    ...(sink.localPath !== undefined ? { localPath: sink.localPath } : {}),
+    ...(sink.store !== undefined ? { store: sink.store } : {}),
     create: (n) => sink.create(n),
     abort: () => sink.abort(),
     commit: async () => {

@@ -86,7 +86,9 @@ export async function runMulti(multi: MultiConfig, options: MultiRunOptions): Pr
 }
 
 async function runStage(stage: MergeStage, dir: string, options: MultiRunOptions, resolveModel: ResolveModel = options.resolveModel, plan?: MergePlan): Promise<MergeResult> {
-  return merge(stage.config, { ...options.merge, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
+  // --no-lazy merges again into outputs that exist, as MergeKit does (it writes over them).
+  const overwrite = options.merge.overwrite === true || options.lazy === false;
+  return merge(stage.config, { ...options.merge, overwrite, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
 }
 
 /** The stages `target` reads, directly or not, in dependency order. */

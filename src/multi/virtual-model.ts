@@ -85,8 +85,10 @@ export class VirtualModel implements ModelDirectory {
   }
 
   async open(name: string): Promise<ByteSource> {
+    const file = this.files.get(name);
+    if (file) return { size: file.length, readInto: async (o, d) => { d.set(file.subarray(o, o + d.length)); } };
     const entry = this.shards.get(name);
-    if (!entry) throw new AmalgamError("E_MODEL_NOT_FOUND", `${this.ref}/${name}: not a shard of this intermediate merge`);
+    if (!entry) throw new AmalgamError("E_MODEL_NOT_FOUND", `${this.ref}/${name}: not a file of this intermediate merge`);
     const { shard, regions } = entry;
     return {
       size: shard.layout.totalBytes,

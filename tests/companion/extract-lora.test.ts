@@ -185,3 +185,16 @@ describe("amalgam extract-lora", () => {
     expect(existsSync(join(dir, "y"))).toBe(false);
   });
 });
+
+describe("extract-lora output directory", () => {
+  it("follows the merge rules: no output inside an input, no foreign files without --overwrite", async () => {
+    const dir = tempDir();
+    const args = ["--model", `${M}/ft_dense`, "--base-model", `${M}/base`, "--max-rank", "2", "--quiet"];
+    expect((await cli("extract-lora", ...args, "--out-path", join(ROOT, M, "base", "lora"))).stderr).toMatch(/E_OUTPUT_UNSAFE/);
+    mkdirSync(join(dir, "busy"));
+    writeFileSync(join(dir, "busy", "notes.txt"), "mine");
+    expect((await cli("extract-lora", ...args, "--out-path", join(dir, "busy"))).stderr).toMatch(/E_OUTPUT_EXISTS/);
+    expect((await cli("extract-lora", ...args, "--out-path", join(dir, "busy"), "--overwrite")).code).toBe(0);
+    expect(readFileSync(join(dir, "busy", "notes.txt"), "utf8")).toBe("mine");
+  });
+});

@@ -220,3 +220,15 @@ describe("amalgam moe", () => {
     expect(u.code).toBe(0);
   });
 });
+
+describe("moe output directory", () => {
+  it("follows the merge rules: no foreign files without --overwrite", async () => {
+    const dir = tempDir();
+    const cfg = join(dir, "moe.yml");
+    writeFileSync(cfg, `base_model: ${M}/base\ngate_mode: random\nexperts:\n  - source_model: ${M}/ft_dense\n  - source_model: ${M}/ft_rows\n`);
+    cpSync(join(ROOT, M, "base", "config.json"), join(dir, "busy", "notes.json"), { recursive: true });
+    expect((await cli("moe", cfg, join(dir, "busy"), "--quiet")).stderr).toMatch(/E_OUTPUT_EXISTS/);
+    expect((await cli("moe", cfg, join(dir, "busy"), "--quiet", "--overwrite")).code).toBe(0);
+    expect(readdirSync(join(dir, "busy"))).toContain("notes.json");
+  });
+});
