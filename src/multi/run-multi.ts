@@ -86,7 +86,8 @@ export async function runMulti(multi: MultiConfig, options: MultiRunOptions): Pr
 }
 
 async function runStage(stage: MergeStage, dir: string, options: MultiRunOptions, resolveModel: ResolveModel = options.resolveModel, plan?: MergePlan): Promise<MergeResult> {
-  return merge(stage.config, { ...options.merge, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
+  // A recipe re-runs its stages into their own directories (--no-lazy), as mergekit-multi does.
+  return merge(stage.config, { overwrite: true, ...options.merge, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
 }
 
 /** The stages `target` reads, directly or not, in dependency order. */
