@@ -31,18 +31,19 @@ export interface ModelFiles {
 }
 
 /**
- * A shard name from an index must be a plain `*.safetensors` / `*.bin` file name inside the model directory:
+ * A shard name from an index must be a plain file name inside the model directory, ending in the
+ * index's extension (`.safetensors`, or `.bin` for pytorch_model.bin.index.json):
  * no separators, no `..`, no drive letters, no control characters.
  */
-export function checkShardName(name: string, where: string): void {
+export function checkShardName(name: string, where: string, extension = ".safetensors"): void {
   if (!name || name === "." || name === ".." || /[\/\\:\u0000-\u001f\u007f]/.test(name) || name.startsWith(".")) {
     throw new AmalgamError("E_INDEX", `${where}: shard name ${JSON.stringify(name)} is not a plain file name`);
   }
   if (new TextEncoder().encode(name).length > MAX_SHARD_NAME_BYTES) {
     throw new AmalgamError("E_INDEX", `${where}: shard name is longer than ${MAX_SHARD_NAME_BYTES} bytes`);
   }
-  if (!name.endsWith(".safetensors") && !name.endsWith(".bin")) {
-    throw new AmalgamError("E_INDEX", `${where}: shard name ${JSON.stringify(name)} does not end in .safetensors or .bin`);
+  if (!name.endsWith(extension)) {
+    throw new AmalgamError("E_INDEX", `${where}: shard name ${JSON.stringify(name)} does not end in ${extension}`);
   }
 }
 
@@ -69,7 +70,7 @@ async function readWeightMap(dir: ModelDirectory, indexName: string): Promise<{ 
   for (const [t, f] of Object.entries(weightMap)) {
     if (typeof f !== "string") throw new AmalgamError("E_INDEX", `${dir.ref}/${indexName}: weight_map[${JSON.stringify(t)}] is not a file name`);
     if (set.has(f)) continue;
-    checkShardName(f, `${dir.ref}/${indexName}: weight_map[${JSON.stringify(t)}]`);
+    checkShardName(f, `${dir.ref}/${indexName}: weight_map[${JSON.stringify(t)}]`, indexName === PYTORCH_INDEX ? ".bin" : ".safetensors");
     set.add(f);
     if (set.size > MAX_SHARDS) throw new AmalgamError("E_INDEX", `${dir.ref}/${indexName}: more than ${MAX_SHARDS} shard files, over the limit`);
   }
