@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // npm run fuzz -- --cases N [--target safetensors|index|config|yaml|json[,...]] [--seed S]
-//   [--workers W] [--case-timeout MS] [--slow MS] [--memory MB] [--chunk N] [--out DIR] [--coverage]
+//   [--workers W] [--case-timeout MS] [--slow MS] [--memory MB] [--chunk N] [--minutes M] [--out DIR]
+//   [--coverage]
 //
 // Runs the fuzzers of src/fuzz (from dist/, built by `npm run build:ts`) in worker threads. Each
 // target's cases are split into chunks run by the workers; a watchdog ends a worker whose case runs
 // past --case-timeout (a hang) and a heap limit catches out-of-memory; both are findings, the run
 // then goes on after the case. Findings are written to --out as JSON (input included, base64 for
-// bytes). Exit code 1 when anything but a typed error or a valid acceptance happened.
+// bytes). Exit code 1 when anything but a typed error or a valid acceptance happened. Jobs of all
+// targets are interleaved; --minutes M (or Ctrl-C) stops handing out jobs, and the summary then
+// counts the cases that did run.
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -57,7 +60,7 @@ if (!isMainThread) {
 }
 
 function parseCli(argv) {
-  const o = { cases: 10_000, targets: undefined, seed: 1, workers: availableParallelism(), caseTimeout: 10_000, slowMs: 1000, memory: 1024, chunk: 20_000, out: "fuzz-findings", coverage: false };
+  const o = { cases: 10_000, targets: undefined, seed: 1, workers: availableParallelism(), caseTimeout: 10_000, slowMs: 1000, memory: 1024, chunk: 10_000, minutes: 0, out: "fuzz-findings", coverage: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => { const x = argv[++i]; if (x === undefined) throw new Error(`${a} needs a value`); return x; };
@@ -69,13 +72,14 @@ function parseCli(argv) {
     else if (a === "--slow") o.slowMs = Number(v());
     else if (a === "--memory") o.memory = Number(v());
     else if (a === "--chunk") o.chunk = Number(v());
+    else if (a === "--minutes") o.minutes = Number(v());
     else if (a === "--out") o.out = v();
     else if (a === "--coverage") o.coverage = true;
     else if (a === "--help" || a === "-h") { console.log(readmeText()); process.exit(0); }
     else throw new Error(`unknown option ${a}`);
   }
-  for (const k of ["cases", "seed", "workers", "caseTimeout", "slowMs", "memory", "chunk"]) {
-    if (!Number.isSafeInteger(o[k]) || o[k] < 0 || (k !== "seed" && k !== "cases" && o[k] === 0)) throw new Error(`--${k}: expected a non-negative integer`);
+  for (const k of ["cases", "seed", "workers", "caseTimeout", "slowMs", "memory", "chunk", "minutes"]) {
+    if (!Number.isSafeInteger(o[k]) || o[k] < 0 || (!["seed", "cases", "minutes"].includes(k) && o[k] === 0)) throw new Error(`--${k}: expected a non-negative integer`);
   }
   return o;
 }
@@ -83,7 +87,8 @@ function parseCli(argv) {
 function readmeText() {
   return "usage: npm run fuzz -- --cases N [--target safetensors,index,config,yaml,json] [--seed S] [--workers W]\n" +
     "  [--case-timeout MS (hang limit, default 10000)] [--slow MS (slow-case finding, default 1000)] [--memory MB (worker heap, default 1024)]\n" +
-    "  [--chunk N (cases per worker job, default 20000)] [--out DIR (findings, default fuzz-findings)] [--coverage (V8 block coverage of src/)]";
+    "  [--chunk N (cases per worker job, default 10000)] [--minutes M (stop handing out jobs after M minutes)]\n" +
+    "  [--out DIR (findings, default fuzz-findings)] [--coverage (V8 block coverage of src/)]";
 }
 
 async function main() {
@@ -91,10 +96,16 @@ async function main() {
   const { FUZZ_TARGETS } = await import(dist("src/fuzz/target.js"));
   const targets = opts.targets ?? FUZZ_TARGETS;
   for (const t of targets) if (!FUZZ_TARGETS.includes(t)) throw new Error(`unknown target ${t}; expected ${FUZZ_TARGETS.join(", ")}`);
+  // Interleaved: chunk 1 of every target, then chunk 2 of every target, ...
   const jobs = [];
-  for (const target of targets) {
-    for (let first = 0; first < opts.cases; first += opts.chunk) jobs.push({ target, seed: opts.seed, first, cases: Math.min(opts.chunk, opts.cases - first), slowMs: opts.slowMs });
+  for (let first = 0; first < opts.cases; first += opts.chunk) {
+    for (const target of targets) jobs.push({ target, seed: opts.seed, first, cases: Math.min(opts.chunk, opts.cases - first), slowMs: opts.slowMs });
   }
+  let stopped = "";
+  const stop = (why) => { if (!stopped) { stopped = why; process.stderr.write(`stopping (${why}): running jobs finish, no new ones start\n`); } };
+  process.on("SIGINT", () => stop("interrupted"));
+  process.on("SIGTERM", () => stop("terminated"));
+  if (opts.minutes) setTimeout(() => stop(`--minutes ${opts.minutes}`), opts.minutes * 60_000).unref();
   const totals = Object.fromEntries(targets.map((t) => [t, { cases: 0, accepted: 0, rejected: 0, signatures: 0, codes: {}, uncaught: 0, violation: 0, unnamed: 0, slow: 0, hang: 0, oom: 0, crash: 0, maxCaseMs: 0, ms: 0 }]));
   const findings = [];
   const coverage = {};
@@ -116,7 +127,7 @@ async function main() {
     let job;
     let finished = false;
     const next = () => {
-      job = jobs.shift();
+      job = stopped ? undefined : jobs.shift();
       if (!job) {
         if (opts.coverage) { worker.postMessage({ type: "coverage" }); return; }
         finished = true;
@@ -187,7 +198,7 @@ async function main() {
     rows.push([name, t.cases, t.accepted, t.rejected, t.signatures, ...bad.map((k) => t[k]), t.slow, t.maxCaseMs.toFixed(0), t.ms ? Math.round(t.cases / (t.ms / 1000)) : "-"]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  console.log(`fuzz: seed ${opts.seed}, ${opts.workers} worker(s), chunk ${opts.chunk}, hang limit ${opts.caseTimeout} ms, heap ${opts.memory} MB, ${wall.toFixed(0)} s`);
+  console.log(`fuzz: seed ${opts.seed}, ${opts.workers} worker(s), chunk ${opts.chunk}, hang limit ${opts.caseTimeout} ms, heap ${opts.memory} MB, ${wall.toFixed(0)} s${stopped ? ` (stopped early: ${stopped})` : ""}`);
   for (const r of rows) console.log(r.map((c, i) => String(c).padStart(w[i])).join("  "));
   for (const [name, t] of Object.entries(totals)) console.log(`${name} rejections: ${Object.entries(t.codes).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(", ")}`);
   if (opts.coverage) {

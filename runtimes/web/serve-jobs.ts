@@ -16,7 +16,11 @@ export async function serveTileJobs(setup: WorkerSetup, post: (m: WorkerReply) =
   let seen = 0;
   for (;;) {
     Atomics.wait(ctrl, CTRL_GEN, seen);
-    seen = Atomics.load(ctrl, CTRL_GEN);
+    const gen = Atomics.load(ctrl, CTRL_GEN);
+    // Atomics.wait can return "ok" with no new job (seen with Node 20 under load, while the main
+    // thread grew the shared memory): only a new generation is a job, or the last one runs twice.
+    if (gen === seen) continue;
+    seen = gen;
     const len = Atomics.load(ctrl, CTRL_LEN);
     if (len === STOP) return;
     try {

@@ -61,22 +61,25 @@ export interface StreamingPlan {
   readonly slotBudget: number;
   /** Per-thread accumulator bytes to add to each scratch region. */
   readonly accBytes: number;
+  /** Main-thread bytes a driver may hold for statistics: an eighth of the budget. */
+  readonly statsBytes: number;
 }
 
 /**
  * Which tensors to stream: those of a method with a streamed path whose whole-tensor working set
  * exceeds half the budget (the slots take the other half), or all of them when a tile size is
- * forced (tests).
+ * forced (tests). Drivers may hold an eighth of the budget in statistics besides.
  */
 export function planStreaming(plan: MergePlan, budget: number, forcedTile: number | undefined): StreamingPlan {
   const s = plan.method.streamed;
   const tensors = new Set<PlannedTensor>();
-  if (!s || plan.method.elementwise) return { tensors, slotBudget: budget, accBytes: 0 };
+  const statsBytes = Math.floor(budget / 8);
+  if (!s || plan.method.elementwise) return { tensors, slotBudget: budget, accBytes: 0, statsBytes };
   for (const t of plan.tensors) {
     if (forcedTile !== undefined || wholeTensorBytes(t) > budget / 2) tensors.add(t);
   }
   const maxK = Math.max(1, ...[...tensors].map((t) => t.sources.length));
-  return { tensors, slotBudget: tensors.size ? Math.floor(budget / 2) : budget, accBytes: tensors.size ? align64(s.accBytes(maxK)) : 0 };
+  return { tensors, slotBudget: tensors.size ? Math.floor(budget / 2) : budget, accBytes: tensors.size ? align64(s.accBytes(maxK)) : 0, statsBytes };
 }
 
 export interface StreamSlot {
@@ -93,6 +96,7 @@ export interface StreamEnv {
   readonly tile: number;
   /** Each thread's scratch region (its accumulator is at the start). */
   readonly scratch: readonly { readonly start: number; readonly end: number }[];
+  readonly statsBytes: number;
   readonly seed: number;
   readonly fixQuirks: boolean;
   warn(m: string): void;
@@ -116,7 +120,7 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     inputs: t.sources.map((s) => ({ shape: s.tensor.shape, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase, model: s.model.ref.text })),
     baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: env.seed, modelIndices, fixQuirks: env.fixQuirks,
     warn: env.warn, quirk: (id, d) => env.quirk(id, d),
-    tileElements: tile, tiles,
+    tileElements: tile, tiles, statsBytes: env.statsBytes,
   });
   if (!driver) return undefined;
   const outBytes = DTYPES[t.outDtype].bytes;

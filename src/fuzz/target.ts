@@ -2,8 +2,8 @@
 // that either accepts (returning a behaviour signature), rejects with an AmalgamError, or fails.
 import type { Rng } from "./rng.ts";
 
-export type FuzzTargetName = "safetensors" | "index" | "config" | "yaml" | "json";
-export const FUZZ_TARGETS: readonly FuzzTargetName[] = ["safetensors", "index", "config", "yaml", "json"];
+export type FuzzTargetName = "safetensors" | "index" | "config" | "yaml" | "json" | "pytorch";
+export const FUZZ_TARGETS: readonly FuzzTargetName[] = ["safetensors", "index", "config", "yaml", "json", "pytorch"];
 
 /** An input plus the structure it was rendered from (absent once only bytes are left). */
 export interface FuzzCase<I, G> {

@@ -31,19 +31,19 @@ export interface ModelFiles {
 }
 
 /**
- * A shard name from an index must be a plain file name inside the model directory, ending in
- * `suffix` (`.safetensors` for model.safetensors.index.json, `.bin` for pytorch_model.bin.index.json):
+ * A shard name from an index must be a plain file name inside the model directory, ending in the
+ * index's extension (`.safetensors`, or `.bin` for pytorch_model.bin.index.json):
  * no separators, no `..`, no drive letters, no control characters.
  */
-export function checkShardName(name: string, where: string, suffix = ".safetensors"): void {
+export function checkShardName(name: string, where: string, extension = ".safetensors"): void {
   if (!name || name === "." || name === ".." || /[\/\\:\u0000-\u001f\u007f]/.test(name) || name.startsWith(".")) {
     throw new AmalgamError("E_INDEX", `${where}: shard name ${JSON.stringify(name)} is not a plain file name`);
   }
   if (new TextEncoder().encode(name).length > MAX_SHARD_NAME_BYTES) {
     throw new AmalgamError("E_INDEX", `${where}: shard name is longer than ${MAX_SHARD_NAME_BYTES} bytes`);
   }
-  if (!name.endsWith(suffix)) {
-    throw new AmalgamError("E_INDEX", `${where}: shard name ${JSON.stringify(name)} does not end in ${suffix}`);
+  if (!name.endsWith(extension)) {
+    throw new AmalgamError("E_INDEX", `${where}: shard name ${JSON.stringify(name)} does not end in ${extension}`);
   }
 }
 

@@ -97,6 +97,8 @@ export interface StreamBeginContext extends Omit<MergeContext, "inputs"> {
   /** Elements per tile (a multiple of 64; the last tile may be shorter) and the number of tiles. */
   readonly tileElements: number;
   readonly tiles: number;
+  /** Bytes of main-thread memory the driver may hold for statistics (e.g. per-tile histograms). */
+  readonly statsBytes: number;
 }
 
 /** One pass over the tiles of a tensor. */

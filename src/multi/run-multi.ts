@@ -86,9 +86,9 @@ export async function runMulti(multi: MultiConfig, options: MultiRunOptions): Pr
 }
 
 async function runStage(stage: MergeStage, dir: string, options: MultiRunOptions, resolveModel: ResolveModel = options.resolveModel, plan?: MergePlan): Promise<MergeResult> {
-  // --no-lazy merges again into outputs that exist, as MergeKit does (it writes over them).
-  const overwrite = options.merge.overwrite === true || options.lazy === false;
-  return merge(stage.config, { ...options.merge, overwrite, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
+  // A recipe writes its stages into their own directories, over what is there, as mergekit-multi
+  // does (--lazy skips finished ones first); the user's --overwrite cannot turn that off.
+  return merge(stage.config, { ...options.merge, overwrite: true, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
 }
 
 /** The stages `target` reads, directly or not, in dependency order. */

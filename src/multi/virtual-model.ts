@@ -85,10 +85,18 @@ export class VirtualModel implements ModelDirectory {
   }
 
   async open(name: string): Promise<ByteSource> {
-    const file = this.files.get(name);
-    if (file) return { size: file.length, readInto: async (o, d) => { d.set(file.subarray(o, o + d.length)); } };
+    const small = this.files.get(name);
+    if (small) {
+      return {
+        size: small.length,
+        readInto: async (offset: number, dest: Uint8Array) => {
+          if (offset < 0 || offset + dest.length > small.length) throw new AmalgamError("E_IO", `${this.ref}/${name}: read of ${dest.length} bytes at ${offset} is outside the ${small.length}-byte file`);
+          dest.set(small.subarray(offset, offset + dest.length));
+        },
+      };
+    }
     const entry = this.shards.get(name);
-    if (!entry) throw new AmalgamError("E_MODEL_NOT_FOUND", `${this.ref}/${name}: not a file of this intermediate merge`);
+    if (!entry) throw new AmalgamError("E_MODEL_NOT_FOUND", `${this.ref}/${name}: not a shard of this intermediate merge`);
     const { shard, regions } = entry;
     return {
       size: shard.layout.totalBytes,

@@ -55,6 +55,7 @@ describe("amalgam pytorch", () => {
 
   it("errors on a tensor some inputs lack unless -i or -u", async () => {
     const dir = tempDir();
+    const outRoot = tempDir(); // outputs inside an input's directory are refused
     writeSafetensors(join(dir, "a.safetensors"), [
       { name: "shared", dtype: "F32", shape: [2], raw: f32Raw([1, 2]) },
       { name: "only_a", dtype: "F32", shape: [1], raw: f32Raw([5]) },
@@ -64,17 +65,17 @@ describe("amalgam pytorch", () => {
       { name: "only_b", dtype: "F32", shape: [1], raw: f32Raw([7]) },
     ]);
     const cfg = config(dir, `merge_method: linear\nmodels:\n  - model: ${dir}/a.safetensors\n    parameters: {weight: 1}\n  - model: ${dir}/b.safetensors\n    parameters: {weight: 3}\n`);
-    const err = await cli("pytorch", cfg, join(dir, "e"), "--quiet");
+    const err = await cli("pytorch", cfg, join(outRoot, "e"), "--quiet");
     expect(err.code).toBe(1);
     expect(err.stderr).toMatch(/E_TENSOR_MISSING.*"only_a" is missing from .*b\.safetensors/);
-    expect(existsSync(join(dir, "e"))).toBe(false);
+    expect(existsSync(join(outRoot, "e"))).toBe(false);
 
-    expect((await cli("pytorch", cfg, join(dir, "i"), "-i", "--quiet")).code).toBe(0);
-    expect([...readTensors(join(dir, "i")).keys()]).toEqual(["shared"]);
-    expect([...values(readTensors(join(dir, "i")).get("shared")!)]).toEqual([2.5, 5]);
+    expect((await cli("pytorch", cfg, join(outRoot, "i"), "-i", "--quiet")).code).toBe(0);
+    expect([...readTensors(join(outRoot, "i")).keys()]).toEqual(["shared"]);
+    expect([...values(readTensors(join(outRoot, "i")).get("shared")!)]).toEqual([2.5, 5]);
 
-    expect((await cli("pytorch", cfg, join(dir, "u"), "-u", "--quiet")).code).toBe(0);
-    const u = readTensors(join(dir, "u"));
+    expect((await cli("pytorch", cfg, join(outRoot, "u"), "-u", "--quiet")).code).toBe(0);
+    const u = readTensors(join(outRoot, "u"));
     expect([...u.keys()].sort()).toEqual(["only_a", "only_b", "shared"]);
     expect([...values(u.get("only_a")!)]).toEqual([5]);
     expect([...values(u.get("only_b")!)]).toEqual([7]);
@@ -82,17 +83,18 @@ describe("amalgam pytorch", () => {
 
   it("reproduces the `if value :=` quirk (a per-model 0 is not set) and fixes it with --fix-quirks", async () => {
     const dir = tempDir();
+    const outRoot = tempDir();
     writeSafetensors(join(dir, "a.safetensors"), [{ name: "w", dtype: "F32", shape: [2], raw: f32Raw([1, 2]) }]);
     writeSafetensors(join(dir, "b.safetensors"), [{ name: "w", dtype: "F32", shape: [2], raw: f32Raw([3, 6]) }]);
     const cfg = config(dir, `merge_method: linear\nmodels:\n  - model: ${dir}/a.safetensors\n    parameters: {weight: 0}\n  - model: ${dir}/b.safetensors\n    parameters: {weight: 1}\nparameters: {weight: 1}\n`);
-    const q = await cli("pytorch", cfg, join(dir, "q"));
+    const q = await cli("pytorch", cfg, join(outRoot, "q"));
     expect(q.code).toBe(0);
     expect(q.stderr).toMatch(/warning: per-model parameter\(s\) set to 0 were treated as not set.*weight of .*a\.safetensors/);
-    expect([...values(readTensors(join(dir, "q")).get("w")!)]).toEqual([2, 4]); // a's weight fell back to 1
-    expect((await cli("pytorch", cfg, join(dir, "f"), "--fix-quirks", "--quiet")).code).toBe(0);
-    expect([...values(readTensors(join(dir, "f")).get("w")!)]).toEqual([3, 6]);
+    expect([...values(readTensors(join(outRoot, "q")).get("w")!)]).toEqual([2, 4]); // a's weight fell back to 1
+    expect((await cli("pytorch", cfg, join(outRoot, "f"), "--fix-quirks", "--quiet")).code).toBe(0);
+    expect([...values(readTensors(join(outRoot, "f")).get("w")!)]).toEqual([3, 6]);
     const noGlobal = config(dir, `merge_method: linear\nmodels:\n  - model: ${dir}/a.safetensors\n    parameters: {weight: 0}\n  - model: ${dir}/b.safetensors\n    parameters: {weight: 1}\n`);
-    expect((await cli("pytorch", noGlobal, join(dir, "n"), "--quiet")).stderr).toMatch(/E_CONFIG.*"weight" is required.*a 0 counts as not set/);
+    expect((await cli("pytorch", noGlobal, join(outRoot, "n"), "--quiet")).stderr).toMatch(/E_CONFIG.*"weight" is required.*a 0 counts as not set/);
   });
 
   it("merges task-arithmetic methods with a base file and leaves integer buffers out with a warning", async () => {

@@ -121,13 +121,13 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
       const whole = await merge(yaml);
       for (const tileElements of [64, 8192]) {
         const s = await merge(yaml, { tileElements });
-        expect(s.bytes.equals(whole.bytes), `${tileElements}-element tiles`).toBe(true);
+        expect(s.bytes.equals(whole.bytes), `${what}: ${tileElements}-element tiles`).toBe(true);
         expect([...s.warnings].sort(), `${tileElements}-element tiles`).toEqual([...whole.warnings].sort());
       }
       const kernels = await loadKernelModule(true);
       for (const [threadCount, tileElements] of [[1, 1024], [3, 576]] as const) {
         const s = await merge(yaml, { kernels, threadPool: nodeThreadPool, threadCount, tileElements });
-        expect(s.bytes.equals(whole.bytes), `${threadCount} thread(s), ${tileElements}-element tiles`).toBe(true);
+        expect(s.bytes.equals(whole.bytes), `${what}: ${threadCount} thread(s), ${tileElements}-element tiles`).toBe(true);
       }
     });
   }

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { runFuzz } from "../../src/fuzz/fuzz-loop.ts";
 import { FUZZ_TARGETS } from "../../src/fuzz/target.ts";
 
-const CASES: Record<string, number> = { safetensors: 1000, index: 1000, config: 600, yaml: 600, json: 2000 };
+const CASES: Record<string, number> = { safetensors: 1000, index: 1000, config: 600, yaml: 600, json: 2000, pytorch: 1000 };
 
 describe("fuzzing (short run)", () => {
   for (const target of FUZZ_TARGETS) {

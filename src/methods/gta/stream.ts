@@ -6,13 +6,14 @@
 //   l1     (rescale) the exact L1 norms before and after masking (l1-sum.ts);
 //   final  each output tile from its inputs and the statistics.
 // Equal |delta| at a boundary are kept by flat index, so marking a tile needs the number of
-// boundary-equal elements before it: a `pre` count step of the first pass that marks, whose
-// per-tile counts the driver adds up in tile order (tileData).
+// boundary-equal elements before it. For bfloat16 tensors of few enough tiles the hist pass keeps
+// one histogram per tile, which holds those counts; otherwise the first pass that marks has a
+// `pre` step counting them per tile. The driver adds the counts up in tile order (tileData).
 // Every float crossing to the tile jobs travels as its float32 bits (JSON has no -0, NaN or inf).
 import { AmalgamError } from "../../errors.ts";
 import type { DType } from "../../dtype.ts";
 import { DTYPES } from "../../dtype.ts";
-import { L1_ACC_BYTES, RANK_HI_BINS, RANK_LO_BINS, SEL_WORDS } from "../../kernels/abi-gta.ts";
+import { L1_ACC_BYTES, RANK_HI_BINS, RANK_LO_BINS, SEL_HI, SEL_LO, SEL_WORDS } from "../../kernels/abi-gta.ts";
 import type { F32Buf, Kernels } from "../../kernels/kernels.ts";
 import { toDType } from "../../kernels/scalar.ts";
 import { streamKey } from "../../random/stream-key.ts";
@@ -28,6 +29,7 @@ import type { RankRange } from "./sparsify.ts";
 
 /** Elements per kernel call inside a tile: a chunk's buffers stay in L2. */
 const CHUNK = 16384;
+
 
 /** How a task vector is sparsified: not at all, dropped, by magnitude rank, by a random mask. */
 type Kind = "none" | "drop" | "rank" | "random";
@@ -55,6 +57,8 @@ type PassData = {
   readonly flags: number;
   /** l1: whether each task vector's norms are wanted. */
   readonly l1: readonly boolean[];
+  /** hist: per-tile histograms (tiles x task vectors x 32768 u32) instead of the thread accumulator; 0: none. */
+  readonly perTile: number;
 };
 
 /** The count step before marking: per-tile counts of each task vector's boundary keys go to `counts`. */
@@ -80,8 +84,8 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** Per-thread accumulator words of each step for `t` task vectors. */
-function hist32(t: number): number {
-  return t * (RANK_HI_BINS + 1);
+function hist32(t: number, perTile: boolean): number {
+  return perTile ? t : t * (RANK_HI_BINS + 1);
 }
 function lo32(t: number): number {
   return t * 2 * RANK_LO_BINS;
@@ -108,7 +112,9 @@ class GtaDriver implements StreamDriver {
   private counts = 0;
   private counted = false;
   private prefix: number[];
-  private countingPass = false;
+  /** Per-tile histograms of the hist pass (main-thread memory), and whether they give the boundary counts. */
+  private perTile = 0;
+  private perTileCounts = false;
 
   constructor(
     readonly inputs: readonly number[],
@@ -144,15 +150,15 @@ class GtaDriver implements StreamDriver {
       lambda: bitsOf(this.combine.lambda),
       flags: this.combine.flags,
       l1: this.tvs.map((t) => this.rescale && (t.kind === "rank" || t.kind === "random")),
+      perTile: 0,
       ...extra,
     };
   }
 
   /** Pre step counting boundary keys, when some selection needs ordinals and none were counted. */
   private pre(): PreData | undefined {
-    if (this.counted || !this.tvs.some((t) => t.sel?.needsOrdinals)) return undefined;
+    if (this.counted || this.perTileCounts || !this.tvs.some((t) => t.sel?.needsOrdinals)) return undefined;
     this.counted = true;
-    this.countingPass = true;
     const k = this.ctx.kernels;
     const bytes = this.ctx.tiles * this.tvs.length * 8;
     this.counts = k.alloc(Math.max(bytes, 8));
@@ -174,14 +180,16 @@ class GtaDriver implements StreamDriver {
     const n = this.ctx.numel;
     const T = this.tvs.length;
     if (this.stage === "hist" && acc !== undefined) {
-      const lowOr = new Uint32Array(k.memory.buffer, acc + T * RANK_HI_BINS * 4, T);
+      const lowOr = new Uint32Array(k.memory.buffer, acc, T).slice();
       this.tvs.forEach((t, m) => {
         if (t.kind !== "rank" || t.sel) return;
-        t.hist = new Uint32Array(k.memory.buffer, acc + m * RANK_HI_BINS * 4, RANK_HI_BINS).slice();
+        t.hist = this.perTile ? this.sumTiles(m) : new Uint32Array(k.memory.buffer, acc + (T + m * RANK_HI_BINS) * 4, RANK_HI_BINS).slice();
         t.stage = stageOne(t.range!, n, t.hist);
         t.lowOr = lowOr[m]!;
         if (t.lowOr === 0) t.sel = selection(t.range!, t.stage, t.hist, {});
       });
+      // every bin one key: the per-tile histograms count the boundary keys of each tile
+      this.perTileCounts = this.perTile !== 0 && this.ranked().length === 0;
       if (this.ranked().length > 0) {
         this.stage = "lo";
         const bins = this.tvs.map((t) => (t.kind === "rank" && !t.sel ? [t.stage!.lo?.bin ?? -1, t.stage!.hi?.bin ?? -1] : [-1, -1]));
@@ -211,7 +219,14 @@ class GtaDriver implements StreamDriver {
       }
       if (this.ranked().length > 0) {
         this.stage = "hist";
-        return this.pass(this.data("hist"), hist32(T), 0, false);
+        const bytes = this.ctx.tiles * T * RANK_HI_BINS * 4;
+        // With one histogram per tile and model (within the statistics budget), the count of a
+        // bfloat16 boundary key in each tile is known after this pass: a bf16 key is its own bin.
+        if (this.ctx.dtype === "BF16" && bytes <= this.ctx.statsBytes) {
+          this.perTile = k.alloc(bytes);
+          k.bytes(this.perTile, bytes).fill(0);
+        }
+        return this.pass(this.data("hist", { perTile: this.perTile }), hist32(T, this.perTile !== 0), 0, false);
       }
     }
     if (this.rescale && this.tvs.some((t) => t.kind === "rank" || t.kind === "random")) {
@@ -222,10 +237,30 @@ class GtaDriver implements StreamDriver {
     return this.pass(this.data("final"), 0, 0, true, this.pre());
   }
 
+  /** The histogram of task vector m: the sum of its per-tile histograms. */
+  private sumTiles(m: number): Uint32Array {
+    const T = this.tvs.length;
+    const sum = new Uint32Array(RANK_HI_BINS);
+    for (let tile = 0; tile < this.ctx.tiles; tile++) {
+      const h = new Uint32Array(this.ctx.kernels.memory.buffer, this.perTile + (tile * T + m) * RANK_HI_BINS * 4, RANK_HI_BINS);
+      for (let b = 0; b < RANK_HI_BINS; b++) sum[b]! += h[b]!;
+    }
+    return sum;
+  }
+
   tileData(tile: number): JsonValue {
     const T = this.tvs.length;
     const out = this.prefix.slice();
-    if (this.counts) {
+    if (this.perTileCounts) {
+      const mem = this.ctx.kernels.memory.buffer;
+      this.tvs.forEach((t, m) => {
+        const w = t.sel?.words;
+        if (!t.sel?.needsOrdinals || !w) return;
+        const h = new Uint32Array(mem, this.perTile + (tile * T + m) * RANK_HI_BINS * 4, RANK_HI_BINS);
+        if (w[0]! & SEL_LO) this.prefix[m * 2]! += h[w[1]! >>> 16]!;
+        if (w[0]! & SEL_HI) this.prefix[m * 2 + 1]! += h[w[2]! >>> 16]!;
+      });
+    } else if (this.counts) {
       const c = new Uint32Array(this.ctx.kernels.memory.buffer, this.counts + tile * T * 8, T * 2);
       for (let i = 0; i < T * 2; i++) this.prefix[i]! += c[i]!;
     }
@@ -330,7 +365,8 @@ function tile(ctx: StreamTileContext): void {
     if (d.step === "hist") {
       tvs.forEach((tv, m) => {
         if (d.kinds[m] === "rank" && d.sel[m]!.length === 0) {
-          k.call("rank_hist_hi", ctx.acc + m * RANK_HI_BINS * 4, tv.ptr, n, ctx.acc + (T * RANK_HI_BINS + m) * 4);
+          const hist = d.perTile ? d.perTile + (ctx.tile * T + m) * RANK_HI_BINS * 4 : ctx.acc + (T + m * RANK_HI_BINS) * 4;
+          k.call("rank_hist_hi", hist, tv.ptr, n, ctx.acc + m * 4);
         }
       });
     } else if (d.step === "lo") {
@@ -369,7 +405,7 @@ function tile(ctx: StreamTileContext): void {
 /** The streamed path of a gta variant (rank and random sparsifiers, or none). */
 export function gtaStreamed(v: GtaVariant): StreamedMethod {
   return {
-    accBytes: (inputs) => Math.max(hist32(inputs) * 4, lo32(inputs) * 4, l164(inputs) * 8) + 64,
+    accBytes: (inputs) => Math.max(hist32(inputs, false) * 4, lo32(inputs) * 4, l164(inputs) * 8) + 64,
     begin: (ctx) => begin(v, ctx),
     tile,
   };
