@@ -86,7 +86,9 @@ export async function runMulti(multi: MultiConfig, options: MultiRunOptions): Pr
 }
 
 async function runStage(stage: MergeStage, dir: string, options: MultiRunOptions, resolveModel: ResolveModel = options.resolveModel, plan?: MergePlan): Promise<MergeResult> {
-  return merge(stage.config, { ...options.merge, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
+  // A stage merged again (--no-lazy) replaces its own earlier output, as mergekit-multi does.
+  const overwrite = options.merge.overwrite === true || (await isDone(options, dir));
+  return merge(stage.config, { ...options.merge, overwrite, plan, resolveModel, sink: await options.createSink(dir), outputName: options.baseName(dir) });
 }
 
 /** The stages `target` reads, directly or not, in dependency order. */

@@ -85,6 +85,16 @@ export class VirtualModel implements ModelDirectory {
   }
 
   async open(name: string): Promise<ByteSource> {
+    const file = this.files.get(name);
+    if (file) {
+      return {
+        size: file.length,
+        readInto: async (offset: number, dest: Uint8Array) => {
+          if (offset < 0 || offset + dest.length > file.length) throw new AmalgamError("E_IO", `${this.ref}/${name}: read of ${dest.length} bytes at ${offset} is outside the ${file.length}-byte file`);
+          dest.set(file.subarray(offset, offset + dest.length));
+        },
+      };
+    }
     const entry = this.shards.get(name);
     if (!entry) throw new AmalgamError("E_MODEL_NOT_FOUND", `${this.ref}/${name}: not a shard of this intermediate merge`);
     const { shard, regions } = entry;

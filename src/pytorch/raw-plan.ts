@@ -58,7 +58,7 @@ export async function openRawModel(ref: ModelRef, resolveModel: ResolveModel): P
   const table = await readTensorTable(path, name, source);
   const tensors = new Map<string, ModelTensor>();
   for (const [n, e] of table) tensors.set(n, { ...e, file: name, source });
-  return { ref, files: { dir, config: {}, tensors }, structure: NO_STRUCTURE };
+  return { ref, files: { dir, config: {}, tensors, singleFile: name }, structure: NO_STRUCTURE };
 }
 
 interface RawInput {
