@@ -28,6 +28,8 @@ export interface ModelFiles {
   readonly dir: ModelDirectory;
   readonly config: Readonly<Record<string, unknown>>;
   readonly tensors: ReadonlyMap<string, ModelTensor>;
+  /** Set when the model is this one file of `dir` (mergekit-pytorch inputs), not the whole directory. */
+  readonly singleFile?: string;
 }
 
 /**

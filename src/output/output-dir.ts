@@ -61,11 +61,20 @@ export function isInside(child: string, parent: string): boolean {
   return c === p || c.startsWith(p === "/" ? "/" : `${p}/`);
 }
 
-/** Refuses an output directory that is an input model's directory or lies inside one. */
-export function checkOutputOutsideInputs(outPath: string | undefined, inputs: readonly { readonly ref: { readonly text: string }; readonly files: { readonly dir: ModelDirectory } }[]): void {
+/**
+ * Refuses an output directory that is an input model's directory or lies inside one; for a model
+ * that is one file (mergekit-pytorch inputs), the directory holding that file.
+ */
+export function checkOutputOutsideInputs(outPath: string | undefined, inputs: readonly { readonly ref: { readonly text: string }; readonly files: { readonly dir: ModelDirectory; readonly singleFile?: string } }[]): void {
   if (!outPath) return;
   for (const m of inputs) {
     const inPath = m.files.dir.localPath;
+    if (inPath && m.files.singleFile !== undefined) {
+      if (normalize(outPath) === normalize(inPath)) {
+        throw new AmalgamError("E_OUTPUT_UNSAFE", `output directory ${outPath} holds input ${m.ref.text}; choose another directory (the output could replace it)`);
+      }
+      continue;
+    }
     if (inPath && isInside(outPath, inPath)) {
       throw new AmalgamError("E_OUTPUT_UNSAFE", `output directory ${outPath} is ${normalize(outPath) === normalize(inPath) ? "the directory" : "inside the directory"} of input model ${m.ref.text} (${inPath}); choose a directory outside every input`);
     }

@@ -58,17 +58,7 @@ export async function openRawModel(ref: ModelRef, resolveModel: ResolveModel): P
   const table = await readTensorTable(path, name, source);
   const tensors = new Map<string, ModelTensor>();
   for (const [n, e] of table) tensors.set(n, { ...e, file: name, source });
-  // The input is the file, not its directory: an output next to it is fine, only the file itself is protected.
-  const base = dir.localPath;
-  const fileDir: ModelDirectory = {
-    ref: dir.ref,
-    has: (n) => dir.has(n),
-    open: (n) => dir.open(n),
-    readFile: (n) => dir.readFile(n),
-    close: () => dir.close?.() ?? Promise.resolve(),
-    ...(base !== undefined ? { localPath: `${base.replace(/[\\/]+$/, "")}/${name}` } : {}),
-  };
-  return { ref, files: { dir: fileDir, config: {}, tensors }, structure: NO_STRUCTURE };
+  return { ref, files: { dir, config: {}, tensors, singleFile: name }, structure: NO_STRUCTURE };
 }
 
 interface RawInput {

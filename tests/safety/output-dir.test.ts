@@ -139,6 +139,18 @@ describe("an output directory inside an input model", () => {
   });
 });
 
+describe("single-file inputs (mergekit-pytorch)", () => {
+  it("the folder holding an input file is refused, a folder below it is not", async () => {
+    const { checkOutputOutsideInputs } = await import("../../src/output/output-dir.ts");
+    const m = { ref: { text: "/w/a.safetensors" }, files: { dir: { localPath: "/w" } as never, singleFile: "a.safetensors" } };
+    expect(() => checkOutputOutsideInputs("/w", [m])).toThrow(/E_OUTPUT_UNSAFE|holds input \/w\/a\.safetensors/);
+    expect(() => checkOutputOutsideInputs("/w/out", [m])).not.toThrow();
+    const d = { ref: { text: "m0" }, files: { dir: { localPath: "/w" } as never } };
+    expect(() => checkOutputOutsideInputs("/w/out", [d])).toThrow(/inside the directory of input model m0/);
+    expect(() => checkOutputOutsideInputs("/wx", [d])).not.toThrow();
+  });
+});
+
 describe("permission errors", () => {
   // As root, the CLI runs as nobody (65534); otherwise read-only modes do it.
   it("an output directory that cannot be created gives E_PERMISSION and leaves nothing", async () => {

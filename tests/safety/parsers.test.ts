@@ -100,7 +100,7 @@ const SHARD = file(`{"model.layers.0.w":${T("F32", [1], 0, 4)}}`, 4);
 describe("indexes", () => {
   it.each([
     ["../model.safetensors"], ["/etc/passwd.safetensors"], ["a/b.safetensors"], ["a\\b.safetensors"], ["C:x.safetensors"], [".."], [""],
-    ["x\u0000.safetensors"], ["model.bin"], [".hidden.safetensors"], ["m".repeat(300) + ".safetensors"],
+    ["x\u0000.safetensors"], ["model.txt"], [".hidden.safetensors"], ["m".repeat(300) + ".safetensors"],
   ])("refuses the shard name %j before touching storage (E_INDEX)", async (name) => {
     const dir = model({ "config.json": CONFIG, "model.safetensors.index.json": JSON.stringify({ weight_map: { "model.layers.0.w": name } }), "s.safetensors": SHARD });
     const r = await codeAsync(() => openModelFiles(dir));
