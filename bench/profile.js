@@ -168,7 +168,7 @@ function summarizeProfile(file, wasmNames, top) {
     const cf = n.callFrame;
     const wf = /^wasm-function\[(\d+)\]$/.exec(cf.functionName);
     const where = cf.url ? `${cf.url.replace(pathToFileURL(REPO).href + "/", "")}:${cf.lineNumber + 1}` : "";
-    const key = wf ? `wasm ${wasmNames.get(Number(wf[1])) ?? cf.functionName} (kernel)` : `${cf.functionName || "(anonymous)"} ${where}`.trim();
+    const key = wf ? (wasmNames.has(Number(wf[1])) ? `wasm ${wasmNames.get(Number(wf[1]))} (kernel)` : `wasm internal function #${wf[1]} (called by a kernel)`) : `${cf.functionName || "(anonymous)"} ${where}`.trim();
     byFn.set(key, (byFn.get(key) ?? 0) + ms);
   }
   const rows = [...byFn].map(([fn, ms]) => ({ fn, ms, pct: (100 * ms) / total })).sort((a, b) => b.ms - a.ms).slice(0, top);
