@@ -30,7 +30,6 @@ import type { RankRange } from "./sparsify.ts";
 /** Elements per kernel call inside a tile: a chunk's buffers stay in L2. */
 const CHUNK = 16384;
 
-
 /** How a task vector is sparsified: not at all, dropped, by magnitude rank, by a random mask. */
 type Kind = "none" | "drop" | "rank" | "random";
 
@@ -42,7 +41,7 @@ type PassData = {
   /** Input index of each task vector. */
   readonly tvs: readonly number[];
   readonly kinds: readonly Kind[];
-  /** rank: rank_mask's selection words (l1, final). */
+  /** rank: the selection words of rank_mask_apply (l1, final). */
   readonly sel: readonly (readonly number[])[];
   /** lo: the high bins whose low bits to count, per task vector [lo, hi] (-1: none). */
   readonly bins: readonly (readonly number[])[];
