@@ -116,9 +116,11 @@ export interface StreamEnv {
  * declines the tensor (nothing was written: merge it whole).
  */
 export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: StreamEnv, w: FileWriter, onTile: (bytes: number) => void): Promise<number | undefined> {
-  const { k, pool, slots, tile } = env;
+  const { k, pool, slots } = env;
   const method = plan.method;
   const streamed = method.streamed!;
+  const tile = streamed.alignTile ? streamed.alignTile(t.shape, env.tile) : env.tile;
+  if (!(tile > 0 && tile <= env.tile)) return undefined;
   const numel = numelOf(t.shape);
   const tiles = Math.ceil(numel / tile);
   const modelIndices = t.sources.map((s) => plan.models.indexOf(s.model));
