@@ -8,7 +8,12 @@ export { rng_uniform, rng_bernoulli } from "./rng";
 export * from "./family-spherical";
 export * from "./family-gta";
 export * from "./family-misc";
+export { svd_matmul, svd_matmul_tn, svd_transpose, svd_scale_rows } from "./svd-matmul";
+export { svd_orthonormalize_rows, svd_gram_f64 } from "./svd-orthonormalize";
+export { svd_jacobi_eigh } from "./svd-jacobi";
+export { lora_merge } from "./lora-merge";
 
 export function heapBase(): usize {
   return __heap_base;
 }
+export { diff_stats } from "./diff-stats";

@@ -13,7 +13,7 @@ export function nodeCliHost(overrides: Partial<CliHost> = {}): CliHost {
   return {
     resolveModel: defaultResolver(process.cwd()),
     readTextFile: (p) => readFile(p, "utf8"),
-    createSink: (dir) => FsOutputSink.create(dir),
+    createSink: (dir, options) => FsOutputSink.create(dir, options),
     loadKernelModule,
     threadPool: nodeThreadPool,
     defaultThreads: defaultThreadCount(),
@@ -31,6 +31,11 @@ export function nodeCliHost(overrides: Partial<CliHost> = {}): CliHost {
 }
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  // A reader that stops early (`| head`) closes the pipe: stop quietly instead of crashing.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const code = await runCli(argv, nodeCliHost());
   process.exitCode = code;
 }

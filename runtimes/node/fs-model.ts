@@ -1,5 +1,5 @@
 // Local model directories on Node: files are opened once and read by byte range.
-import { open, readFile, stat } from "node:fs/promises";
+import { open, readFile, realpath, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { AmalgamError } from "../../src/errors.ts";
@@ -8,7 +8,7 @@ import { httpResolver, isHubRef, isUrlRef } from "../../src/io/http-model.ts";
 import type { HttpOptions } from "../../src/io/http-model.ts";
 
 class FileSource implements ByteSource {
-  constructor(readonly fh: FileHandle, readonly size: number, private readonly path: string) {}
+  constructor(readonly fh: FileHandle, readonly size: number, private readonly path: string, readonly version?: string) {}
   async readInto(offset: number, dest: Uint8Array): Promise<void> {
     if (offset < 0 || offset + dest.length > this.size) {
       throw new AmalgamError("E_IO", `${this.path}: read of ${dest.length} bytes at ${offset} is outside the ${this.size}-byte file`);
@@ -30,7 +30,8 @@ function checkName(name: string, ref: string): void {
 
 export class FsModelDirectory implements ModelDirectory {
   private readonly handles = new Map<string, Promise<FileSource>>();
-  constructor(readonly ref: string, private readonly dir: string) {}
+  /** `localPath`: the directory's canonical path (symbolic links resolved), for overlap checks. */
+  constructor(readonly ref: string, private readonly dir: string, readonly localPath?: string) {}
 
   async has(name: string): Promise<boolean> {
     checkName(name, this.ref);
@@ -61,7 +62,7 @@ export class FsModelDirectory implements ModelDirectory {
           throw new AmalgamError(code === "ENOENT" ? "E_MODEL_NOT_FOUND" : "E_IO", `${this.ref}/${name}: cannot open (${code ?? (e as Error).message})`);
         }
         const st = await fh.stat();
-        return new FileSource(fh, st.size, `${this.ref}/${name}`);
+        return new FileSource(fh, st.size, `${this.ref}/${name}`, `${st.size}@${st.mtimeMs}`);
       })();
       this.handles.set(name, h);
     }
@@ -87,7 +88,7 @@ export function fsResolver(cwd: string = process.cwd()) {
     } catch {
       throw new AmalgamError("E_MODEL_NOT_FOUND", `model "${ref}": no directory at ${dir} (local paths are resolved against ${cwd}; remote models are http(s) URLs or org/name hub references)`);
     }
-    return new FsModelDirectory(ref, dir);
+    return new FsModelDirectory(ref, dir, await realpath(dir).catch(() => dir));
   };
 }
 

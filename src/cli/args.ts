@@ -12,16 +12,18 @@ export interface FlagSpec {
   /** Accepted for MergeKit compatibility, with this note printed when used. */
   readonly ignoredNote?: string;
   readonly valueName?: string;
+  /** For strings: the flag may repeat; its value is the list of every occurrence. */
+  readonly multiple?: boolean;
 }
 
 export interface ParsedArgs {
   readonly positionals: readonly string[];
-  readonly flags: Readonly<Record<string, boolean | string | number | undefined>>;
+  readonly flags: Readonly<Record<string, boolean | string | number | readonly string[] | undefined>>;
   readonly notes: readonly string[];
 }
 
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
-  const flags: Record<string, boolean | string | number | undefined> = {};
+  const flags: Record<string, boolean | string | number | readonly string[] | undefined> = {};
   for (const s of specs) flags[s.name] = s.default;
   const positionals: string[] = [];
   const notes: string[] = [];
@@ -75,7 +77,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     } else {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new AmalgamError("E_ARGS", `${command}: --${spec.name} needs a value${spec.valueName ? ` (${spec.valueName})` : ""}`);
-      flags[spec.name] = v;
+      flags[spec.name] = spec.multiple ? [...((flags[spec.name] as readonly string[] | undefined) ?? []), v] : v;
     }
   }
   return { positionals, flags, notes };

@@ -5,9 +5,12 @@ import { AmalgamError } from "../errors.ts";
 import { formatHelp, parseArgs } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import type { CliHost } from "./host.ts";
+import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { stagingName } from "../output/output-dir.ts";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "quiet", kind: "boolean", negatable: true, default: false, help: "print nothing on success" },
+  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (the result lists the files written)" },
   { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
 ];
 
@@ -23,13 +26,17 @@ export async function assembleCommand(argv: readonly string[], host: CliHost): P
     host.stdout(ASSEMBLE_HELP);
     return 0;
   }
-  if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `assemble: expected OUT_DIR; see "amalgam assemble --help"`);
-  const outDir = args.positionals[0]!;
-  const names = (await host.listDir(outDir)).filter((n) => /^amalgam-part-\d+-of-\d+\.json$/.test(n)).sort();
-  const manifests = [];
-  for (const n of names) manifests.push(parsePartManifest(await host.readTextFile(host.joinPath(outDir, n)), host.joinPath(outDir, n)));
-  const { files, parts } = await assembleOutput({ resolveModel: host.resolveModel, sink: await host.createSink(outDir), manifests });
-  for (const n of names) await host.removeFile(host.joinPath(outDir, n));
-  if (!args.flags["quiet"]) host.stderr(`assembled ${parts} part(s) in ${outDir}: wrote ${files.join(", ")}\n`);
-  return 0;
+  const events = args.flags["json"] ? jsonEvents(host, "assemble") : undefined;
+  return withJsonErrors(events, async () => {
+    if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `assemble: expected OUT_DIR; see "amalgam assemble --help"`);
+    const outDir = args.positionals[0]!;
+    const names = (await host.listDir(outDir)).filter((n) => /^amalgam-part-\d+-of-\d+\.json$/.test(n)).sort();
+    const manifests = [];
+    for (const n of names) manifests.push(parsePartManifest(await host.readTextFile(host.joinPath(outDir, n)), host.joinPath(outDir, n)));
+    const { files, parts } = await assembleOutput({ resolveModel: host.resolveModel, sink: await host.createSink(outDir, { staging: stagingName("assemble") }), manifests });
+    for (const n of names) await host.removeFile(host.joinPath(outDir, n));
+    events?.result(true, { out: outDir, parts, files });
+    if (!args.flags["quiet"] && !events) host.stderr(`assembled ${parts} part(s) in ${outDir}: wrote ${files.join(", ")}\n`);
+    return 0;
+  });
 }

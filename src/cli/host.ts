@@ -5,8 +5,11 @@ import type { TilePoolFactory } from "../executor/tile-pool.ts";
 export interface CliHost {
   readonly resolveModel: ResolveModel;
   readTextFile(path: string): Promise<string>;
-  /** An atomic sink writing into the output directory (created if needed). */
-  createSink(outDir: string): Promise<OutputSink>;
+  /**
+   * An atomic sink writing into the output directory (created if needed); `staging` names its
+   * hidden staging folder there (see stagingName: parts of one merge each have their own).
+   */
+  createSink(outDir: string, options?: { readonly staging?: string }): Promise<OutputSink>;
   /** The kernel module: the threads build (shared memory) when `threads`, else the single-threaded one. */
   loadKernelModule(threads: boolean): Promise<WebAssembly.Module>;
   /** Worker threads, where the runtime has them. */

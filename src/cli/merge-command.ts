@@ -1,11 +1,18 @@
 // `amalgam merge CONFIG OUT_DIR`: mergekit-yaml's command line.
 import { parseMergeConfig } from "../config/parse-config.ts";
 import { merge } from "../executor/merge.ts";
+import { DEVICE_CHOICES } from "../gpu/gpu-merge.ts";
+import type { DeviceChoice } from "../gpu/gpu-merge.ts";
 import { AmalgamError } from "../errors.ts";
 import { formatHelp, parseArgs, parseSize } from "./args.ts";
-import type { FlagSpec } from "./args.ts";
+import type { FlagSpec, ParsedArgs } from "./args.ts";
 import type { CliHost } from "./host.ts";
 import { fmtBytes, progressLine } from "./progress.ts";
+import { stagingName } from "../output/output-dir.ts";
+import { buildPlan } from "../plan/build-plan.ts";
+import { planSummaryText, summarizePlan } from "../inspect/plan-summary.ts";
+import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import type { JsonEvents } from "./json-events.ts";
 
 const IGNORED = "means nothing in Amalgam (accepted for MergeKit compatibility)";
 
@@ -20,11 +27,15 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "allow merging models of different architectures" },
   { name: "verbose", short: "v", kind: "count", default: 0, help: "more output (-v: plan summary, -vv: every tensor)" },
   { name: "quiet", kind: "boolean", negatable: true, default: false, help: "no progress bar" },
+  { name: "overwrite", kind: "boolean", negatable: true, default: false, help: "write into a non-empty OUT_DIR (files of the same names are replaced, others left)" },
+  { name: "resume", kind: "boolean", negatable: true, default: true, help: "resume an interrupted run of the same merge into OUT_DIR: verified finished shards are kept (default on)" },
+  { name: "dry-run", kind: "boolean", default: false, help: "print the plan summary (models, output size, shards) and exit without merging" },
+  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (plan, progress, warning, result)" },
   { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
   { name: "lazy-unpickle", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are always read lazily" },
   { name: "clone-tensors", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are never shared" },
   { name: "low-cpu-memory", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: memory is always bounded by the tensors in flight" },
-  { name: "cuda", kind: "boolean", negatable: true, ignoredNote: "is not supported; the merge runs on the CPU", help: "ignored (CPU only)" },
+  { name: "cuda", kind: "boolean", negatable: true, ignoredNote: "is ignored; Amalgam reaches GPUs through WebGPU with --device gpu or auto", help: "ignored (see --device)" },
   { name: "safe-serialization", kind: "boolean", negatable: true, ignoredNote: "is always on: output is safetensors", help: "ignored: output is always safetensors" },
   { name: "trust-remote-code", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: no model code is run" },
   { name: "async-write", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored" },
@@ -34,7 +45,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "transformers-cache", kind: "string", valueName: "DIR", ignoredNote: IGNORED, help: "ignored: models are local directories" },
   { name: "lora-merge-cache", kind: "string", valueName: "DIR", ignoredNote: IGNORED, help: "ignored" },
   { name: "lora-merge-dtype", kind: "string", valueName: "DTYPE", ignoredNote: IGNORED, help: "ignored" },
-  { name: "device", kind: "string", valueName: "DEV", ignoredNote: "is ignored; the merge runs on the CPU", help: "ignored (CPU only)" },
+  { name: "device", kind: "string", valueName: "DEV", default: "cpu", help: "cpu (default), gpu (WebGPU: Deno, browsers) or auto (a GPU adapter that is not a CPU/fallback one, for large tensors); outputs are identical (docs/gpu.md)" },
   { name: "threads", short: "j", kind: "string", valueName: "N", help: "worker threads for the kernels (default: the CPU count; 1 = no workers)" },
   { name: "num-threads", kind: "string", valueName: "N", help: "MergeKit's name for --threads" },
   { name: "write-threads", kind: "string", valueName: "N", ignoredNote: IGNORED, help: "ignored" },
@@ -52,13 +63,18 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     host.stdout(MERGE_HELP);
     return 0;
   }
+  const events = args.flags["json"] ? jsonEvents(host, "merge") : undefined;
+  return withJsonErrors(events, () => runMerge(args, host, events));
+}
+
+async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | undefined): Promise<number> {
   if (args.positionals.length !== 2) {
     throw new AmalgamError("E_ARGS", `merge: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam merge --help"`);
   }
   const [configPath, outDir] = args.positionals as [string, string];
-  const quiet = args.flags["quiet"] === true;
+  const quiet = args.flags["quiet"] === true || events !== undefined;
   const verbose = (args.flags["verbose"] as number) ?? 0;
-  for (const n of args.notes) host.stderr(`${n}\n`);
+  for (const n of args.notes) events ? events.warning(n) : host.stderr(`${n}\n`);
   const outShardSize = parseSize(String(args.flags["out-shard-size"]), "--out-shard-size");
   let randomSeed: number | undefined;
   if (args.flags["random-seed"] !== undefined) {
@@ -84,9 +100,28 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     threads = Number(threadsArg);
     if (!Number.isSafeInteger(threads) || threads < 1 || threads > 256) throw new AmalgamError("E_ARGS", `--threads: expected an integer from 1 to 256, got "${String(threadsArg)}"`);
   }
+  const { device, note: deviceNote } = parseDevice(String(args.flags["device"]));
+  if (deviceNote) events ? events.warning(deviceNote) : host.stderr(`${deviceNote}\n`);
+  let plan: Awaited<ReturnType<typeof buildPlan>> | undefined;
+  if (args.flags["dry-run"] || events || verbose >= 1) {
+    plan = await buildPlan(config, { resolveModel: host.resolveModel, outShardSize });
+    const summary = summarizePlan(plan, part);
+    events?.plan(summary);
+    if (!events && !args.flags["dry-run"]) host.stderr(planSummaryText({ ...summary, warnings: [] }));
+    if (args.flags["dry-run"]) {
+      for (const m of plan.models) await m.files.dir.close?.();
+      if (events) {
+        for (const w of plan.warnings) events.warning(w);
+        events.result(true, { dryRun: true, out: outDir, files: [], seconds: 0, threads: 0, peakKernelBytes: 0 });
+      } else {
+        host.stdout(`dry run: nothing written to ${outDir}\n${planSummaryText(summary)}`);
+      }
+      return 0;
+    }
+  }
   const useWorkers = threads > 1 && host.threadPool !== undefined;
   const module = await host.loadKernelModule(useWorkers);
-  const sink = await host.createSink(outDir);
+  const sink = await host.createSink(outDir, { staging: stagingName(part ?? "merge") });
   const start = host.now();
   const showBar = !quiet && host.stderrIsTTY;
   let lastDraw = 0;
@@ -100,12 +135,23 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
     writeModelCard: args.flags["write-model-card"] !== false,
     randomSeed,
     fixQuirks: args.flags["fix-quirks"] === true,
+    allowCrimes: args.flags["allow-crimes"] === true,
     threadPool: useWorkers ? host.threadPool : undefined,
     threadCount: threads,
     part,
+    device,
     memoryBudget: args.flags["memory-budget"] !== undefined ? parseSize(String(args.flags["memory-budget"]), "--memory-budget") : undefined,
-    onWarning: (m) => host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`),
+    plan,
+    overwrite: args.flags["overwrite"] === true,
+    resume: args.flags["resume"] !== false,
+    onResume: (kept, total) => {
+      const m = `resuming: ${kept.length} of ${total} shard(s) finished by an earlier run are verified and kept`;
+      if (events) events.warning(m);
+      else if (!quiet) host.stderr(`${m}\n`);
+    },
+    onWarning: (m) => (events ? events.warning(m) : host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`)),
     onProgress: (p) => {
+      events?.progress(p);
       if (verbose >= 2) host.stderr(`merged ${p.tensor}\n`);
       if (!showBar) return;
       const now = host.now();
@@ -116,11 +162,21 @@ export async function mergeCommand(argv: readonly string[], host: CliHost): Prom
   });
   if (showBar) host.stderr("\n");
   const secs = (host.now() - start) / 1000;
-  const { plan } = result;
+  events?.result(true, { dryRun: false, out: outDir, files: result.files, seconds: secs, threads: result.threads, peakKernelBytes: result.peakKernelBytes });
   if (!quiet) {
     if (part) host.stderr(`part ${part.index}/${part.count}: wrote ${result.files.filter((f) => f.endsWith(".safetensors")).join(", ") || "no shards (more parts than shards)"}; run "amalgam assemble ${outDir}" when every part is done\n`);
-    else host.stderr(`merged ${plan.tensors.length} tensors (${fmtBytes(plan.totalBytes)}, ${plan.numLayers} layers) with ${plan.method.name} into ${outDir} in ${secs.toFixed(2)} s\n`);
+    else host.stderr(`merged ${result.plan.tensors.length} tensors (${fmtBytes(result.plan.totalBytes)}, ${result.plan.numLayers} layers) with ${result.plan.method.name} into ${outDir} in ${secs.toFixed(2)} s\n`);
     if (verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\nthreads: ${result.threads}, kernel memory: ${fmtBytes(result.peakKernelBytes)}\n`);
+    if (verbose >= 1 && result.gpu) host.stderr(`gpu: ${result.gpu.adapter}: ${result.gpu.tensors} tensor(s) on the GPU, ${result.gpu.redone} redone on the CPU\n`);
   }
   return 0;
+}
+
+/** --device: Amalgam's cpu|gpu|auto; MergeKit's torch device names (cuda, cuda:0, mps, ...) mean auto. */
+export function parseDevice(value: string): { device: DeviceChoice; note?: string } {
+  if ((DEVICE_CHOICES as readonly string[]).includes(value)) return { device: value as DeviceChoice };
+  if (/^(cuda|mps|xpu|npu|hip)(:\d+)?$/.test(value)) {
+    return { device: "auto", note: `note: --device ${value} is a torch device; Amalgam computes through WebGPU and treats it as --device auto` };
+  }
+  throw new AmalgamError("E_ARGS", `--device: expected cpu, gpu or auto, got "${value}"`);
 }

@@ -3,7 +3,7 @@
 import { parseConfigDType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
 import { parseModelRef } from "./model-ref.ts";
-import type { ConditionalParameter, MergeConfig, ModelRef, ParameterEntry, ParameterSetting, ScalarOrGradient, SliceConfig, SourceConfig } from "./types.ts";
+import type { ConditionalParameter, MergeConfig, ModelRef, ParameterEntry, ParameterSetting, ScalarOrGradient, SliceConfig, SourceConfig, ModuleConfig, TokenEmbeddingConfig, TokenizerConfig, TokenSource } from "./types.ts";
 import { configError, parseYamlTree, where } from "./yaml-tree.ts";
 import type { YMap, YNode } from "./yaml-tree.ts";
 
@@ -17,7 +17,7 @@ const SLICE_KEYS = ["sources", "base_model", "residual_weight", "parameters"] as
 
 function describe(n: YNode): string {
   if (n.kind === "map") return "a mapping";
-  if (n.kind === "seq") return "a list";
+  if (n.kind === "seq") return n.items.length ? "a list" : "an empty list";
   return n.value === null ? "nothing" : JSON.stringify(n.value);
 }
 
@@ -145,6 +145,122 @@ function dtypeOf(n: YNode | undefined, key: string) {
   return parseConfigDType(asString(n!, `a dtype name`), where(n!) || key);
 }
 
+function modelList(node: YNode): SourceConfig[] {
+  if (node.kind !== "seq" || node.items.length === 0) {
+    throw configError(node, `expected a non-empty list of models, got ${describe(node)}`, "E_CONFIG_TYPE");
+  }
+  return node.items.map((it) => {
+    const m = asMap(it, "a mapping with a \"model\" key");
+    checkKeys(m, MODEL_KEYS);
+    const mn = get(m, "model");
+    if (isNull(mn)) throw configError(m, `missing "model"`);
+    return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path, pos: m.pos };
+  });
+}
+
+function sliceList(node: YNode): SliceConfig[] {
+  if (node.kind !== "seq" || node.items.length === 0) {
+    throw configError(node, `expected a non-empty list of slices, got ${describe(node)}`, "E_CONFIG_TYPE");
+  }
+  return node.items.map((it) => {
+    const s = asMap(it, "a mapping with a \"sources\" key");
+    checkKeys(s, SLICE_KEYS);
+    const srcNode = get(s, "sources");
+    if (isNull(srcNode) || srcNode!.kind !== "seq" || srcNode!.items.length === 0) {
+      throw configError(srcNode ?? s, `expected a non-empty list of sources`, "E_CONFIG_TYPE");
+    }
+    const sources = srcNode!.items.map((x) => {
+      const m = asMap(x, "a mapping with \"model\" and \"layer_range\"");
+      checkKeys(m, SOURCE_KEYS);
+      const mn = get(m, "model");
+      if (isNull(mn)) throw configError(m, `missing "model"`);
+      const lr = layerRange(get(m, "layer_range"));
+      if (!lr) throw configError(m, `missing "layer_range" (every source of a slice needs [start, end])`);
+      return { model: modelRef(mn!), layerRange: lr, parameters: parameters(get(m, "parameters")), path: m.path, pos: m.pos };
+    });
+    const b = get(s, "base_model");
+    return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path, pos: s.pos };
+  });
+}
+
+/** `modules: {name: {models | slices, parameters?}}` (multi-module architectures). */
+function moduleMap(node: YNode): Map<string, ModuleConfig> {
+  const out = new Map<string, ModuleConfig>();
+  for (const [name, v] of asMap(node, "a mapping of module names to {models | slices, parameters}").entries) {
+    const m = asMap(v, "a mapping with \"models\" or \"slices\"");
+    checkKeys(m, ["models", "slices", "parameters"]);
+    const mn = get(m, "models");
+    const sn = get(m, "slices");
+    if (isNull(mn) === isNull(sn)) throw configError(m, `exactly one of "models" or "slices" must be given`, "E_CONFIG");
+    out.set(name, {
+      models: isNull(mn) ? undefined : modelList(mn!), slices: isNull(sn) ? undefined : sliceList(sn!),
+      parameters: parameters(get(m, "parameters")), path: m.path,
+    });
+  }
+  if (out.size === 0) throw configError(node, `expected at least one module`, "E_CONFIG");
+  return out;
+}
+
+/** `union`, `base`, or a model reference. */
+function tokenizerSource(n: YNode): TokenizerConfig["source"] {
+  if (n.kind === "scalar" && (n.value === "union" || n.value === "base")) return { kind: n.value };
+  return { kind: "model", model: modelRef(n) };
+}
+
+/** A token's embedding source: a model reference, `{kind: model_token, ...}` or `{kind: zero}`. */
+function tokenSource(n: YNode): TokenSource {
+  if (n.kind === "map" && get(n, "kind") !== undefined) {
+    const kind = asString(get(n, "kind")!, "\"model_token\" or \"zero\"");
+    if (kind === "zero") {
+      checkKeys(n, ["kind"]);
+      return { kind: "zero" };
+    }
+    if (kind !== "model_token") throw configError(get(n, "kind")!, `expected "model_token" or "zero", got ${JSON.stringify(kind)}`, "E_CONFIG_TYPE");
+    checkKeys(n, ["kind", "model", "token", "token_id"]);
+    const m = get(n, "model");
+    if (isNull(m)) throw configError(n, `missing "model"`);
+    const tokNode = get(n, "token");
+    const idNode = get(n, "token_id");
+    if (isNull(tokNode) === isNull(idNode)) throw configError(n, `exactly one of "token" and "token_id" must be given`, "E_CONFIG");
+    let tokenId: number | undefined;
+    if (!isNull(idNode)) {
+      tokenId = asNumber(idNode!, "a token id");
+      if (!Number.isInteger(tokenId) || tokenId < 0) throw configError(idNode!, `expected a non-negative integer token id, got ${tokenId}`, "E_CONFIG_TYPE");
+    }
+    return { kind: "model_token", model: modelRef(m!), token: isNull(tokNode) ? undefined : asString(tokNode!, "a token"), tokenId };
+  }
+  return { kind: "model", model: modelRef(n) };
+}
+
+function tokenizerConfig(n: YNode): TokenizerConfig {
+  const m = asMap(n, "a mapping with \"source\", \"tokens\" or \"pad_to_multiple_of\"");
+  checkKeys(m, ["source", "tokens", "pad_to_multiple_of"]);
+  const src = get(m, "source");
+  const tokens = new Map<string, TokenEmbeddingConfig>();
+  const tn = get(m, "tokens");
+  if (!isNull(tn)) {
+    for (const [tok, v] of asMap(tn!, "a mapping of tokens to {source, force}").entries) {
+      if (isNull(v)) {
+        tokens.set(tok, { source: undefined, force: false, path: v.path });
+        continue;
+      }
+      const e = asMap(v, "a mapping with \"source\" and/or \"force\"");
+      checkKeys(e, ["source", "force"]);
+      const s = get(e, "source");
+      const f = get(e, "force");
+      if (!isNull(f) && !(f!.kind === "scalar" && typeof f!.value === "boolean")) throw configError(f!, `expected true or false, got ${describe(f!)}`, "E_CONFIG_TYPE");
+      tokens.set(tok, { source: isNull(s) ? undefined : tokenSource(s!), force: !isNull(f) && (f as { value: unknown }).value === true, path: v.path });
+    }
+  }
+  const pad = get(m, "pad_to_multiple_of");
+  let padToMultipleOf: number | undefined;
+  if (!isNull(pad)) {
+    padToMultipleOf = asNumber(pad!, "a positive integer");
+    if (!Number.isInteger(padToMultipleOf) || padToMultipleOf < 1) throw configError(pad!, `expected a positive integer, got ${padToMultipleOf}`, "E_CONFIG_TYPE");
+  }
+  return { source: isNull(src) ? { kind: "union" } : tokenizerSource(src!), tokens, padToMultipleOf, path: m.path };
+}
+
 /** Parses and validates MergeKit YAML. `file` names the config in messages. */
 export function parseMergeConfig(text: string, file = "config"): MergeConfig {
   const root = parseYamlTree(text, file);
@@ -162,68 +278,34 @@ export function parseMergeConfig(text: string, file = "config"): MergeConfig {
   if (given !== 1) {
     throw new AmalgamError("E_CONFIG", `${file}: exactly one of "models", "slices" or "modules" must be given (found ${given})`);
   }
-  if (!isNull(modulesNode)) {
-    throw configError(modulesNode!, `the "modules:" syntax (multi-module models) is not supported yet`, "E_CONFIG");
-  }
-
-  let models: SourceConfig[] | undefined;
-  if (!isNull(modelsNode)) {
-    if (modelsNode!.kind !== "seq") throw configError(modelsNode!, `expected a list of models, got ${describe(modelsNode!)}`, "E_CONFIG_TYPE");
-    models = modelsNode!.items.map((it) => {
-      const m = asMap(it, "a mapping with a \"model\" key");
-      checkKeys(m, MODEL_KEYS);
-      const mn = get(m, "model");
-      if (isNull(mn)) throw configError(m, `missing "model"`);
-      return { model: modelRef(mn!), layerRange: undefined, parameters: parameters(get(m, "parameters")), path: m.path };
-    });
-  }
-
-  let slices: SliceConfig[] | undefined;
-  if (!isNull(slicesNode)) {
-    if (slicesNode!.kind !== "seq") throw configError(slicesNode!, `expected a list of slices, got ${describe(slicesNode!)}`, "E_CONFIG_TYPE");
-    slices = slicesNode!.items.map((it) => {
-      const s = asMap(it, "a mapping with a \"sources\" key");
-      checkKeys(s, SLICE_KEYS);
-      const srcNode = get(s, "sources");
-      if (isNull(srcNode) || srcNode!.kind !== "seq" || srcNode!.items.length === 0) {
-        throw configError(srcNode ?? s, `expected a non-empty list of sources`, "E_CONFIG_TYPE");
-      }
-      const sources = srcNode!.items.map((x) => {
-        const m = asMap(x, "a mapping with \"model\" and \"layer_range\"");
-        checkKeys(m, SOURCE_KEYS);
-        const mn = get(m, "model");
-        if (isNull(mn)) throw configError(m, `missing "model"`);
-        return { model: modelRef(mn!), layerRange: layerRange(get(m, "layer_range")), parameters: parameters(get(m, "parameters")), path: m.path };
-      });
-      const b = get(s, "base_model");
-      return { sources, baseModel: isNull(b) ? undefined : modelRef(b!), parameters: parameters(get(s, "parameters")), path: s.path };
-    });
-  }
+  const models = isNull(modelsNode) ? undefined : modelList(modelsNode!);
+  const slices = isNull(slicesNode) ? undefined : sliceList(slicesNode!);
+  const modules = isNull(modulesNode) ? undefined : moduleMap(modulesNode!);
 
   const base = get(top, "base_model");
   const tok = get(top, "tokenizer");
-  if (!isNull(tok)) throw configError(tok!, `the "tokenizer:" section (vocabulary merging) is not supported yet`, "E_CONFIG");
   const tsrc = get(top, "tokenizer_source");
-  let tokenizerSource: string | undefined;
-  if (!isNull(tsrc)) {
-    tokenizerSource = asString(tsrc!, "a tokenizer source");
-    if (tokenizerSource !== "base") {
-      throw configError(tsrc!, `tokenizer_source "${tokenizerSource}" (vocabulary merging) is not supported yet; only "base" (keep the base model's tokenizer) works today`, "E_CONFIG");
-    }
+  if (!isNull(tok) && !isNull(tsrc)) {
+    throw configError(tsrc!, `"tokenizer_source" and "tokenizer" cannot both be given; use tokenizer.source`, "E_CONFIG");
   }
+  let tokenizer: TokenizerConfig | undefined;
+  if (!isNull(tok)) tokenizer = tokenizerConfig(tok!);
+  else if (!isNull(tsrc)) tokenizer = { source: tokenizerSource(tsrc!), tokens: new Map(), padToMultipleOf: undefined, path: tsrc!.path };
   const ct = get(top, "chat_template");
-  if (!isNull(ct)) throw configError(ct!, `"chat_template" is not supported yet`, "E_CONFIG");
+  const chatTemplate = isNull(ct) ? undefined : asString(ct!, "a chat template name or Jinja template");
 
   return {
     mergeMethod,
+    methodPos: mm!.pos,
     models,
     slices,
+    modules,
     baseModel: isNull(base) ? undefined : modelRef(base!),
     dtype: dtypeOf(get(top, "dtype"), "dtype"),
     outDtype: dtypeOf(get(top, "out_dtype"), "out_dtype"),
     parameters: parameters(get(top, "parameters")),
-    tokenizerSource,
-    chatTemplate: undefined,
+    tokenizer,
+    chatTemplate,
     text,
     file,
   };

@@ -39,6 +39,8 @@ export interface SourceConfig {
   readonly layerRange: readonly [number, number] | undefined;
   readonly parameters: ParameterMap;
   readonly path: string;
+  /** Where the source (or `models` entry) starts in the YAML, for messages. */
+  readonly pos?: Pos;
 }
 
 export interface SliceConfig {
@@ -46,22 +48,62 @@ export interface SliceConfig {
   readonly baseModel: ModelRef | undefined;
   readonly parameters: ParameterMap;
   readonly path: string;
+  readonly pos?: Pos;
 }
 
 export interface MergeConfig {
   readonly mergeMethod: string;
-  /** Exactly one of models / slices is set. */
+  /** Where `merge_method` is in the YAML, for messages. */
+  readonly methodPos?: Pos;
+  /** Exactly one of models / slices / modules is set. */
   readonly models: readonly SourceConfig[] | undefined;
   readonly slices: readonly SliceConfig[] | undefined;
+  /** `modules:` of multi-module architectures, by module name. */
+  readonly modules: ReadonlyMap<string, ModuleConfig> | undefined;
   readonly baseModel: ModelRef | undefined;
   readonly dtype: DType | undefined;
   readonly outDtype: DType | undefined;
   readonly parameters: ParameterMap;
-  /** `tokenizer_source: base` or absent. */
-  readonly tokenizerSource: string | undefined;
+  /** `tokenizer:` or the legacy `tokenizer_source:`; undefined keeps the donor's tokenizer (no vocabulary merging). */
+  readonly tokenizer: TokenizerConfig | undefined;
+  /** `chat_template:` as written: "auto", a built-in name or a Jinja template. */
   readonly chatTemplate: string | undefined;
   /** The config text as given (written to mergekit_config.yml and the model card). */
   readonly text: string;
   /** Where the config came from, for messages. */
   readonly file: string;
+}
+
+/** Where an added or overridden token's embedding row comes from (`tokenizer.tokens.<tok>.source`). */
+export type TokenSource =
+  /** The same token's row in this model. */
+  | { readonly kind: "model"; readonly model: ModelRef }
+  /** Another token's row in this model, by token text or by the model's own id. */
+  | { readonly kind: "model_token"; readonly model: ModelRef; readonly token: string | undefined; readonly tokenId: number | undefined }
+  | { readonly kind: "zero" };
+
+export interface TokenEmbeddingConfig {
+  /** Undefined: the automatic rule (one model's row, the base's, or the mean). */
+  readonly source: TokenSource | undefined;
+  /** Every model takes the default row, even those that have the token. */
+  readonly force: boolean;
+  readonly path: string;
+}
+
+/** MergeKit's `TokenizerConfig`: the output vocabulary and how embedding rows are filled. */
+export interface TokenizerConfig {
+  readonly source: { readonly kind: "union" } | { readonly kind: "base" } | { readonly kind: "model"; readonly model: ModelRef };
+  readonly tokens: ReadonlyMap<string, TokenEmbeddingConfig>;
+  readonly padToMultipleOf: number | undefined;
+  /** Config path, for messages (`tokenizer` or `tokenizer_source`). */
+  readonly path: string;
+}
+
+/** One module of a `modules:` config: its own models or slices, and parameters between slice and top level. */
+export interface ModuleConfig {
+  /** Exactly one of models / slices is set. */
+  readonly models: readonly SourceConfig[] | undefined;
+  readonly slices: readonly SliceConfig[] | undefined;
+  readonly parameters: ParameterMap;
+  readonly path: string;
 }

@@ -6,6 +6,7 @@ import type { OutputSink, ResolveModel } from "../io/storage.ts";
 import { writeModelFiles } from "../output/model-files.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import { checkParts } from "./parts.ts";
+import { checkOutputOutsideInputs } from "../output/output-dir.ts";
 import type { PartManifest } from "./parts.ts";
 
 export interface AssembleOptions {
@@ -18,9 +19,10 @@ export async function assembleOutput(options: AssembleOptions): Promise<{ files:
   const first = options.manifests[0];
   if (!first) throw new AmalgamError("E_OUTPUT", "no part manifests (amalgam-part-I-of-N.json) found in the output directory");
   const config = parseMergeConfig(first.config, "mergekit_config.yml (from the part manifest)");
-  const plan = await buildPlan(config, { resolveModel: options.resolveModel, outShardSize: first.options.outShardSize, fixQuirks: first.options.fixQuirks });
+  const plan = await buildPlan(config, { resolveModel: options.resolveModel, outShardSize: first.options.outShardSize, fixQuirks: first.options.fixQuirks, allowCrimes: first.options.allowCrimes ?? false });
   const parts = checkParts(plan, options.manifests);
   try {
+    checkOutputOutsideInputs(options.sink.localPath, plan.models);
     const files = await writeModelFiles(plan, options.sink, first.options);
     await options.sink.commit();
     return { files, parts };

@@ -8,7 +8,7 @@ import { AmalgamError } from "../errors.ts";
 import { Kernels } from "../kernels/kernels.ts";
 import type { OutputSink, ResolveModel } from "../io/storage.ts";
 import { writeWhole } from "../io/storage.ts";
-import { writeModelFiles } from "../output/model-files.ts";
+import { shardIndexJson, writeModelFiles } from "../output/model-files.ts";
 import { assignShards, partManifest, partManifestName } from "./parts.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
@@ -19,7 +19,13 @@ import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
 import { mergeStreamed, planStreaming } from "./streamed.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
-import type { FileWriter } from "../io/storage.ts";
+import type { FileWriter, OutputStore } from "../io/storage.ts";
+import { GpuMerger } from "../gpu/gpu-merge.ts";
+import type { DeviceChoice, GpuMergeStats } from "../gpu/gpu-merge.ts";
+import type { GpuLike } from "../gpu/webgpu-types.ts";
+import { PROGRESS_FILE, hashSource, hashingWriter, parseProgress, resumeKey, serializeProgress } from "../output/manifest.ts";
+import type { FinishedFile, ProgressRecord } from "../output/manifest.ts";
+import { checkOutputEntries, checkOutputOutsideInputs } from "../output/output-dir.ts";
 
 export interface MergeProgress {
   readonly tensorsDone: number;
@@ -42,6 +48,8 @@ export interface MergeOptions {
   readonly randomSeed?: number;
   /** Apply the documented fixes of MergeKit's quirks instead of reproducing them (docs/compat.md). */
   readonly fixQuirks?: boolean;
+  /** Merge models whose architectures differ (MergeKit's --allow-crimes); the donor's layout is used. */
+  readonly allowCrimes?: boolean;
   readonly onProgress?: (p: MergeProgress) => void;
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
@@ -67,8 +75,35 @@ export interface MergeOptions {
    * manifest instead of the index/config/card; `assembleOutput` finishes once all parts exist.
    */
   readonly part?: { readonly index: number; readonly count: number };
+  /**
+   * Write into an output directory that already holds other files (files of the same names are
+   * replaced at the commit). Without it a non-empty directory is refused (sinks with a `store`).
+   */
+  readonly overwrite?: boolean;
+  /**
+   * Resume an unfinished run of the same merge into the same directory (default true): shards it
+   * finished are verified against their recorded hashes and kept. False starts over.
+   */
+  readonly resume?: boolean;
+  /** Called with the shard files kept from an earlier run, before merging the rest. */
+  readonly onResume?: (kept: readonly string[], total: number) => void;
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
+  /**
+   * false: write only the weights (and the shard index when sharded), no config.json, tokenizer or
+   * card — mergekit-pytorch's output. Default true.
+   */
+  readonly modelFiles?: boolean;
+  /**
+   * Where tensors of methods with a GPU version are merged (docs/gpu.md): "cpu" (default), "gpu"
+   * (WebGPU; an error without an adapter), or "auto" (a real GPU adapter, large tensors only).
+   * Either way the output bytes are the same.
+   */
+  readonly device?: DeviceChoice;
+  /** WebGPU entry point for the GPU path (default: navigator.gpu). */
+  readonly gpu?: GpuLike;
+  /** Elements per GPU chunk (default: a 128 MiB binding); for tests. */
+  readonly gpuChunkElements?: number;
 }
 
 export interface MergeResult {
@@ -78,16 +113,20 @@ export interface MergeResult {
   readonly peakKernelBytes: number;
   /** Threads that ran tiles. */
   readonly threads: number;
+  /** The GPU path's adapter and tensor counts, when it was used. */
+  readonly gpu?: GpuMergeStats;
+  /** Shard files kept from an earlier, unfinished run (verified), not merged again. */
+  readonly resumed: readonly string[];
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
 /** Tiles smaller than this make per-tile overhead (a job, a read per input) show. */
-const MIN_TILE_ELEMENTS = 1 << 16;
+export const MIN_TILE_ELEMENTS = 1 << 16;
 /** Tiles larger than this stop paying off: the reads of the next tile overlap less. */
-const MAX_TILE_ELEMENTS = 1 << 24;
+export const MAX_TILE_ELEMENTS = 1 << 24;
 
 /** Whether a planned tensor can be merged tile by tile (elementwise method, no cropping). */
-function tileable(plan: MergePlan, t: PlannedTensor): boolean {
+export function tileable(plan: MergePlan, t: PlannedTensor): boolean {
   return plan.method.elementwise === true && t.sources.every((s) => s.tensor.shape.length === t.shape.length && s.tensor.shape.every((d, i) => d === t.shape[i]));
 }
 
@@ -143,14 +182,19 @@ function inputsOf(t: PlannedTensor): string {
   return t.sources.map((s) => s.model.ref.text).join(", ");
 }
 
-interface TensorRun {
+/** What one tensor's merge reports to (warnings and quirks, deduplicated by the caller). */
+export interface TensorRun {
   readonly seed: number;
   readonly fixQuirks: boolean;
   warn(m: string): void;
   quirk(id: string, description: string, tensor: string): void;
 }
 
-async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<{ ptr: number; bytes: number }> {
+/**
+ * Merges one planned tensor whole (no tiles) into fresh kernel memory after `k.reset()`; the result
+ * is the tensor's stored bytes in its output dtype, the same bytes the tiled path writes.
+ */
+export async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: TensorRun): Promise<{ ptr: number; bytes: number }> {
   k.reset();
   const inputs: MergeInput[] = [];
   for (const s of t.sources) {
@@ -177,11 +221,99 @@ async function mergeTensor(k: Kernels, plan: MergePlan, t: PlannedTensor, run: T
   return { ptr: dst, bytes };
 }
 
-/** Runs a whole merge into `options.sink`. */
+/**
+ * Runs a whole merge into `options.sink`; on any failure (planning included) the sink is aborted.
+ * A resumable sink keeps the shards finished so far (hashed, listed in its progress record).
+ */
 export async function merge(config: MergeConfig | string, options: MergeOptions): Promise<MergeResult> {
+  const state: RunState = { finished: 0 };
+  try {
+    return await mergeInto(config, options, state);
+  } catch (e) {
+    await options.sink.abort().catch(() => {});
+    if (state.finished > 0 && options.sink.store) {
+      options.onWarning?.(`${state.finished} finished shard(s) are kept in ${options.sink.store.stagingPath}: running the same merge into the same directory resumes from them (--no-resume starts over)`);
+    }
+    throw e;
+  }
+}
+
+interface RunState {
+  /** Shards recorded as finished in the sink's progress record. */
+  finished: number;
+}
+
+/**
+ * The checks of a resumable sink's directory before anything is written: not inside an input,
+ * not holding foreign files (without --overwrite), and an earlier run of the same merge to resume.
+ */
+async function openProgress(plan: MergePlan, options: MergeOptions, mine: readonly string[], warn: (m: string) => void): Promise<{ progress: Progress; kept: string[] } | undefined> {
+  const sink = options.sink;
+  const store = sink.store;
+  checkOutputOutsideInputs(sink.localPath, plan.models);
+  if (!store) return undefined;
+  const key = await resumeKey(plan, options);
+  const raw = await store.readProgress();
+  let prev: ProgressRecord | undefined;
+  if (raw) {
+    try {
+      prev = parseProgress(raw, `${store.stagingPath}/${PROGRESS_FILE}`);
+    } catch (e) {
+      if (!(e instanceof AmalgamError)) throw e;
+      warn(`${e.message}; starting over`);
+    }
+  }
+  const where = sink.localPath ?? "the output directory";
+  const own = new Set(prev && prev.key === key ? [...prev.files.keys(), ...(prev.committing ?? [])] : []);
+  if (raw && prev?.key !== key) {
+    if (!options.overwrite) {
+      throw new AmalgamError("E_OUTPUT_EXISTS", `${where} holds an unfinished merge of another config, options or inputs (${store.stagingPath}); pass --overwrite to discard it, or choose another directory`);
+    }
+    await store.discard();
+    prev = undefined;
+  } else if (prev && options.resume === false) {
+    await store.discard();
+    prev = undefined;
+  }
+  // Files a run of this merge killed during its commit had already moved into place are its own.
+  const existing = (await store.existing()).filter((n) => !own.has(n));
+  const leftovers = checkOutputEntries(existing, { where, overwrite: options.overwrite ?? false, part: options.part, shardFiles: plan.shards.map((s) => s.file) });
+  if (leftovers.length) warn(`--overwrite leaves ${leftovers.join(", ")} in ${where} (not part of this merge)`);
+  const progress = new Progress(key, store);
+  const kept: string[] = [];
+  for (const name of mine) {
+    const e = prev?.files.get(name);
+    if (!e) continue;
+    const src = await store.openFinished(name);
+    if (!src || src.size !== e.bytes || (await hashSource(src)) !== e.sha256) continue; // changed or gone: merged again
+    store.keep(name);
+    progress.files.set(name, e);
+    kept.push(name);
+  }
+  return { progress, kept };
+}
+
+/** The finished shards of this run (and kept ones of an earlier run), written after each shard. */
+class Progress {
+  readonly files = new Map<string, FinishedFile>();
+  constructor(readonly key: string, private readonly store: OutputStore) {}
+  async add(name: string, f: FinishedFile): Promise<void> {
+    this.files.set(name, f);
+    await this.store.writeProgress(serializeProgress({ key: this.key, files: this.files }), [...this.files.keys()]);
+  }
+  /** Records every output file before the commit moves them (see ProgressRecord.committing). */
+  async committing(all: readonly string[]): Promise<void> {
+    await this.store.writeProgress(serializeProgress({ key: this.key, files: this.files, committing: all }), [...this.files.keys()]);
+  }
+}
+
+async function mergeInto(config: MergeConfig | string, options: MergeOptions, state: RunState): Promise<MergeResult> {
   const cfg = typeof config === "string" ? parseMergeConfig(config) : config;
   const warn = options.onWarning ?? (() => {});
-  const plan = options.plan ?? (await buildPlan(cfg, { resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks }));
+  const plan = options.plan ?? (await buildPlan(cfg, {
+    resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes,
+    kernelModule: options.kernels instanceof WebAssembly.Module ? options.kernels : undefined,
+  }));
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;
@@ -189,6 +321,13 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
   if (part && (!Number.isInteger(part.index) || !Number.isInteger(part.count) || part.index < 1 || part.index > part.count)) {
     throw new AmalgamError("E_ARGS", `--shard ${part.index}/${part.count}: expected I/N with 1 <= I <= N`);
   }
+  const mine = part ? new Set(assignShards(plan, part.count)[part.index - 1]) : undefined;
+  const myShards = plan.shards.filter((s) => !mine || mine.has(s.file));
+  const opened = await openProgress(plan, options, myShards.map((s) => s.file), warn);
+  const progress = opened?.progress;
+  const resumed = new Set(opened?.kept ?? []);
+  state.finished = resumed.size;
+  if (resumed.size) options.onResume?.([...resumed], myShards.length);
   // Fixed regions for tiled merges: input/output slots, then one scratch region per thread.
   const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
   const streaming = planStreaming(plan, budget, options.tileElements);
@@ -236,19 +375,35 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       if (!q.tensors.includes(tensor)) q.tensors.push(tensor);
     },
   };
+  const gpu = await GpuMerger.open({ device: options.device ?? "cpu", gpu: options.gpu, chunkElements: options.gpuChunkElements }).catch(async (e: unknown) => {
+    await pool?.close();
+    throw e;
+  });
   try {
     let done = 0;
     let bytesDone = 0;
-    const mine = part ? new Set(assignShards(plan, part.count)[part.index - 1]) : undefined;
-    for (const shard of plan.shards) {
-      if (mine && !mine.has(shard.file)) continue;
-      const w = await sink.create(shard.file);
+    for (const shard of myShards) {
+      if (resumed.has(shard.file)) {
+        done += shard.tensors.length;
+        bytesDone += shard.layout.sizes.reduce((a, b) => a + b, 0);
+        files.push(shard.file);
+        options.onProgress?.({ tensorsDone: done, tensorsTotal: plan.tensors.length, bytesDone, bytesTotal: plan.totalBytes, tensor: shard.tensors[shard.tensors.length - 1]?.name ?? "" });
+        continue;
+      }
+      const raw = await sink.create(shard.file);
+      const hashed = progress ? hashingWriter(raw) : undefined;
+      const w = hashed ?? raw;
       await w.write(shard.layout.header);
       for (let i = 0; i < shard.tensors.length; i++) {
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
         let bytes: number | undefined;
-        if (pool && tileable(plan, t)) {
+        const gpuBytes = gpu ? await gpu.mergeTensor(plan, t, run, shard.tensors[i + 1]) : undefined;
+        if (gpuBytes) {
+          bytes = gpuBytes.length;
+          if (bytes === shard.layout.sizes[i]) await w.write(gpuBytes);
+          bytesDone += bytes;
+        } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else if (pool && streaming.tensors.has(t)) {
           bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
@@ -265,13 +420,23 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       }
       await w.close();
       files.push(shard.file);
+      if (progress && hashed) {
+        await progress.add(shard.file, await hashed.finished());
+        state.finished = progress.files.size;
+      }
     }
     if (part) {
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
         outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
         writeModelCard: options.writeModelCard ?? true, outputName: options.outputName, fixQuirks: options.fixQuirks ?? false,
+        allowCrimes: options.allowCrimes ?? false,
       }));
       files.push(partManifestName(part));
+    } else if (options.modelFiles === false) {
+      if (plan.shards.length > 1) {
+        await writeWhole(sink, "model.safetensors.index.json", shardIndexJson(plan));
+        files.push("model.safetensors.index.json");
+      }
     } else {
       files.push(...(await writeModelFiles(plan, sink, options)));
     }
@@ -279,13 +444,12 @@ export async function merge(config: MergeConfig | string, options: MergeOptions)
       const list = q.tensors.length > 6 ? `${q.tensors.slice(0, 6).join(", ")} and ${q.tensors.length - 6} more` : q.tensors.join(", ");
       warn(`${q.description} [quirk ${id}; ${q.tensors.length} tensor(s): ${list}]${run.fixQuirks ? "" : " (--fix-quirks applies the fix)"}`);
     }
+    await progress?.committing(files);
     await sink.commit();
-  } catch (e) {
-    await sink.abort().catch(() => {});
-    throw e;
   } finally {
+    gpu?.close();
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();
   }
-  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1 };
+  return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1, gpu: gpu?.stats, resumed: [...resumed] };
 }

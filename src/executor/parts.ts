@@ -25,6 +25,8 @@ export interface PartOptions {
   readonly outputName: string | undefined;
   /** --fix-quirks, which can change output dtypes (absent in manifests written before it was recorded). */
   readonly fixQuirks?: boolean;
+  /** --allow-crimes (absent in manifests of earlier versions: false). */
+  readonly allowCrimes?: boolean;
 }
 
 /**

@@ -3,8 +3,10 @@
 import { AmalgamError } from "../errors.ts";
 import { SAFETENSORS_ELEMENT_BYTES } from "../dtype.ts";
 import type { ByteSource } from "./storage.ts";
+import { parseBoundedJson } from "./bounded-json.ts";
+import type { JsonLimits, JsonValue } from "./bounded-json.ts";
 
-/** Header JSON larger than this is refused: real headers are < 2 MiB even for 100k tensors. */
+/** Header JSON larger than this is refused: real headers are < 2 MiB even for 100k tensors (the Rust reader's limit is 100 MB). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 /** More tensors than this in one file is refused (largest known checkpoints have < 50k). */
 export const MAX_TENSORS = 1_000_000;
@@ -12,6 +14,12 @@ export const MAX_TENSORS = 1_000_000;
 export const MAX_RANK = 8;
 /** Element counts must stay exact in float64 arithmetic. */
 export const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
+/** A header nests three levels (header, tensor entry, shape); anything deeper is not a safetensors header. */
+export const MAX_HEADER_DEPTH = 4;
+/** Longer arrays than this never occur in a header (shapes have rank <= 8, offsets 2 items). */
+export const MAX_HEADER_ARRAY = 64;
+
+const HEADER_LIMITS: JsonLimits = { maxLength: MAX_HEADER_BYTES, maxDepth: MAX_HEADER_DEPTH, maxKeys: MAX_TENSORS + 1, maxItems: MAX_HEADER_ARRAY };
 
 export interface TensorEntry {
   readonly name: string;
@@ -55,18 +63,24 @@ export async function readSafetensorsHeader(file: string, src: ByteSource): Prom
   return parseSafetensorsHeader(file, raw, src.size);
 }
 
-/** Validates header JSON bytes for a file of `fileSize` bytes. */
+/**
+ * Validates header JSON bytes for a file of `fileSize` bytes, as strictly as the Rust reader:
+ * known dtypes, byte lengths that match dtype and shape, and tensor data that tiles the data
+ * section exactly (no overlap, no gap, nothing after the last tensor).
+ */
 export function parseSafetensorsHeader(file: string, raw: Uint8Array, fileSize: number): SafetensorsHeader {
-  let json: unknown;
+  let parsed: JsonValue;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+    parsed = parseBoundedJson(raw, file, "E_SAFETENSORS", HEADER_LIMITS);
   } catch (e) {
-    fail(file, `header is not valid UTF-8 JSON (${(e as Error).message})`);
+    if (!(e instanceof AmalgamError)) throw e;
+    fail(file, `header is not valid UTF-8 JSON (${e.message.slice(file.length + 2)})`);
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) fail(file, "header is not a JSON object");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) fail(file, "header is not a JSON object");
+  const json = parsed;
   const dataStart = 8 + raw.length;
   const dataSize = fileSize - dataStart;
-  const entries = Object.entries(json as Record<string, unknown>);
+  const entries = Object.entries(json);
   if (entries.length > MAX_TENSORS + 1) fail(file, `header lists ${entries.length} entries, over the limit of ${MAX_TENSORS}`);
   const tensors = new Map<string, TensorEntry>();
   let metadata: Record<string, string> = {};
@@ -75,45 +89,50 @@ export function parseSafetensorsHeader(file: string, raw: Uint8Array, fileSize: 
     if (name === "__metadata__") {
       if (typeof value !== "object" || value === null || Array.isArray(value)) fail(file, "__metadata__ is not an object");
       metadata = {};
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      for (const [k, v] of Object.entries(value)) {
         if (typeof v !== "string") fail(file, `__metadata__.${k} is not a string`);
-        metadata[k] = v;
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
-    if (typeof value !== "object" || value === null) fail(file, `tensor "${name}": entry is not an object`);
-    const v = value as Record<string, unknown>;
-    const dtype = v["dtype"];
-    if (typeof dtype !== "string" || !(dtype in SAFETENSORS_ELEMENT_BYTES)) fail(file, `tensor "${name}": unknown dtype ${JSON.stringify(dtype)}`);
-    const shape = v["shape"];
-    if (!Array.isArray(shape)) fail(file, `tensor "${name}": shape is not an array`);
-    if (shape.length > MAX_RANK) fail(file, `tensor "${name}": rank ${shape.length} exceeds the limit of ${MAX_RANK}`);
+    const where = `tensor ${JSON.stringify(name)}`;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(file, `${where}: entry is not an object`);
+    for (const k of Object.keys(value)) {
+      if (k !== "dtype" && k !== "shape" && k !== "data_offsets") fail(file, `${where}: unexpected key ${JSON.stringify(k)}`);
+    }
+    const dtype = value["dtype"];
+    if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_ELEMENT_BYTES, dtype)) fail(file, `${where}: unknown dtype ${JSON.stringify(dtype) ?? "(missing)"}`);
+    const shape = value["shape"];
+    if (!Array.isArray(shape)) fail(file, `${where}: shape is not an array`);
+    if (shape.length > MAX_RANK) fail(file, `${where}: rank ${shape.length} exceeds the limit of ${MAX_RANK}`);
     let n = 1;
     for (const d of shape) {
-      if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) fail(file, `tensor "${name}": bad dimension ${JSON.stringify(d)} in shape`);
+      if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) fail(file, `${where}: bad dimension ${JSON.stringify(d)} in shape`);
       n *= d;
-      if (n > MAX_ELEMENTS) fail(file, `tensor "${name}": shape ${JSON.stringify(shape)} has too many elements`);
+      if (n > MAX_ELEMENTS) fail(file, `${where}: shape ${JSON.stringify(shape)} has too many elements`);
     }
-    const offs = v["data_offsets"];
+    const offs = value["data_offsets"];
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0)) {
-      fail(file, `tensor "${name}": data_offsets must be two non-negative integers`);
+      fail(file, `${where}: data_offsets must be two non-negative integers`);
     }
     const [b, e] = offs as [number, number];
-    if (e < b) fail(file, `tensor "${name}": data_offsets [${b}, ${e}] end before they begin`);
-    if (e > dataSize) fail(file, `tensor "${name}": data_offsets [${b}, ${e}] run past the ${dataSize} data bytes of the file`);
+    if (e < b) fail(file, `${where}: data_offsets [${b}, ${e}] end before they begin`);
+    if (e > dataSize) fail(file, `${where}: data_offsets [${b}, ${e}] run past the ${Math.max(0, dataSize)} data bytes of the file`);
     const expect = n * SAFETENSORS_ELEMENT_BYTES[dtype]!;
-    if (e - b !== expect) fail(file, `tensor "${name}": ${e - b} data bytes, but ${dtype}${JSON.stringify(shape)} needs ${expect}`);
-    for (const k of Object.keys(v)) {
-      if (k !== "dtype" && k !== "shape" && k !== "data_offsets") fail(file, `tensor "${name}": unexpected key "${k}"`);
-    }
+    if (e - b !== expect) fail(file, `${where}: ${e - b} data bytes, but ${dtype}${JSON.stringify(shape)} needs ${expect}`);
     tensors.set(name, { name, dtype, shape: shape as number[], offset: dataStart + b, byteLength: e - b });
-    if (e > b) spans.push([b, e, name]);
+    spans.push([b, e, name]);
   }
-  spans.sort((x, y) => x[0] - y[0]);
-  for (let i = 1; i < spans.length; i++) {
-    const prev = spans[i - 1]!;
-    const cur = spans[i]!;
-    if (cur[0] < prev[1]) fail(file, `tensors "${prev[2]}" and "${cur[2]}" overlap in the data section`);
+  // The data section must be tiled exactly: sorted by offsets, each tensor starts where the last ended.
+  spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let end = 0;
+  let last = "";
+  for (const [b, e, name] of spans) {
+    if (b < end) fail(file, `tensors ${JSON.stringify(last)} and ${JSON.stringify(name)} overlap in the data section`);
+    if (b > end) fail(file, `tensor ${JSON.stringify(name)}: data_offsets start at ${b}, leaving bytes ${end}..${b} of the data section unused`);
+    end = e;
+    last = name;
   }
+  if (end !== dataSize) fail(file, `tensor data ends at byte ${end} of the data section, but the file has ${dataSize} data bytes after the header`);
   return { file, tensors, metadata, dataStart };
 }

@@ -7,6 +7,8 @@ export interface ByteSource {
   readonly size: number;
   /** Reads exactly `dest.length` bytes at `offset` into `dest` (which may be a view of wasm memory). */
   readInto(offset: number, dest: Uint8Array): Promise<void>;
+  /** Identifies this version of the file (size and mtime, an ETag) where the host knows it. */
+  readonly version?: string;
 }
 
 /** A model directory: config.json, safetensors files, tokenizer files. */
@@ -21,6 +23,8 @@ export interface ModelDirectory {
   readFile(name: string): Promise<Uint8Array>;
   /** Releases open files; the directory may be opened again afterwards. */
   close?(): Promise<void>;
+  /** Canonical local path (hosts with a file system): an output inside an input is refused. */
+  readonly localPath?: string;
 }
 
 /** Resolves a config model reference (`path`, later URLs and hub names) to a directory. */
@@ -34,12 +38,35 @@ export interface FileWriter {
 
 /**
  * Where a merge's output goes. Files are written under temporary names; nothing appears under
- * its final name until `commit()`; `abort()` removes everything written so far.
+ * its final name until `commit()`; `abort()` removes everything written so far (a sink with a
+ * `store` keeps the finished files its last progress record lists, for a resume).
  */
 export interface OutputSink {
   create(name: string): Promise<FileWriter>;
   commit(): Promise<void>;
   abort(): Promise<void>;
+  /** Canonical local path of the output directory (hosts with a file system). */
+  readonly localPath?: string;
+  /** Resumable, checked output (hosts with a file system). */
+  readonly store?: OutputStore;
+}
+
+/** What a resumable sink knows about its output directory and an earlier, unfinished run. */
+export interface OutputStore {
+  /** Entries of the output directory besides this sink's own staging area ([] when it does not exist). */
+  existing(): Promise<string[]>;
+  /** The progress record an earlier run of this sink left, if any. */
+  readProgress(): Promise<Uint8Array | undefined>;
+  /** Durably replaces the progress record; `files` are the finished files it lists (kept on abort). */
+  writeProgress(bytes: Uint8Array, files: readonly string[]): Promise<void>;
+  /** A file an earlier run finished (staged, or already moved into place), for verification. */
+  openFinished(name: string): Promise<ByteSource | undefined>;
+  /** Makes a verified file of an earlier run part of this run's output. */
+  keep(name: string): void;
+  /** Removes everything an earlier run left. */
+  discard(): Promise<void>;
+  /** Where unfinished work is kept, for messages. */
+  readonly stagingPath: string;
 }
 
 /** Reads a whole ByteSource (for small files only). */

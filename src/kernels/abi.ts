@@ -7,6 +7,8 @@ export const KERNEL_E_DTYPE = 1;
 import type { SphericalKernelExports } from "./abi-spherical.ts";
 import type { GtaKernelExports } from "./abi-gta.ts";
 import type { MiscKernelExports } from "./abi-misc.ts";
+import type { CompanionKernelExports } from "./abi-companion.ts";
+import type { ToolsKernelExports } from "./abi-tools.ts";
 
 /** Core kernels; each method family adds its own in abi-<family>.ts. */
 export interface CoreKernelExports {
@@ -24,7 +26,7 @@ export interface CoreKernelExports {
   rng_bernoulli(out: number, keyLo: number, keyHi: number, start: number, p: number, perElement: number, n: number): number;
 }
 
-export interface KernelExports extends CoreKernelExports, SphericalKernelExports, GtaKernelExports, MiscKernelExports {}
+export interface KernelExports extends CoreKernelExports, SphericalKernelExports, GtaKernelExports, MiscKernelExports, ToolsKernelExports, CompanionKernelExports {}
 
 export type KernelName = {
   [K in keyof KernelExports]-?: NonNullable<KernelExports[K]> extends (...a: number[]) => number ? K : never;

@@ -1,5 +1,6 @@
 // config.json of the output: the donor's, with the layer count and dtype updated.
 import { DTYPES } from "../dtype.ts";
+import { setConfigPath } from "../arch/config-path.ts";
 import type { MergePlan } from "../plan/types.ts";
 
 function sortKeys(v: unknown): unknown {
@@ -18,8 +19,9 @@ function sortKeys(v: unknown): unknown {
  */
 export function outputModelConfig(plan: MergePlan): string {
   const cfg: Record<string, unknown> = structuredClone(plan.donor.files.config) as Record<string, unknown>;
-  const key = plan.donor.structure.layerCountKey;
-  if (key) cfg[key] = plan.numLayers;
+  for (const { key, count } of plan.layerCounts) if (key) setConfigPath(cfg, key, count);
+  // A merged vocabulary: config.json names its (padded) size.
+  if (plan.tokenizer) setConfigPath(cfg, plan.donor.structure.architecture?.vocabSizeKey ?? "vocab_size", plan.tokenizer.paddedSize);
   const d = plan.config.outDtype ?? plan.config.dtype;
   const dtype = d ? DTYPES[d].torch : (cfg["dtype"] ?? cfg["torch_dtype"]);
   if (dtype !== undefined) {

@@ -1,17 +1,17 @@
 // Everything of the output besides the shard files: the index, config.json, tokenizer and
 // generation files, the model card and mergekit_config.yml.
-import { AmalgamError } from "../errors.ts";
 import { writeWhole } from "../io/storage.ts";
 import type { OutputSink } from "../io/storage.ts";
 import type { MergePlan } from "../plan/types.ts";
 import { modelCard } from "./model-card.ts";
 import { outputModelConfig } from "./model-config.ts";
-import { MAX_SIDE_FILE_BYTES, tokenizerFilesToCopy } from "./side-files.ts";
+import { writeTokenizerFiles } from "./tokenizer-files.ts";
 
 export interface ModelFilesOptions {
   readonly copyTokenizer?: boolean;
   readonly writeModelCard?: boolean;
   readonly outputName?: string;
+  readonly onWarning?: (message: string) => void;
 }
 
 /** MergeKit's index: written only for more than one shard, tensors in write order. */
@@ -32,14 +32,7 @@ export async function writeModelFiles(plan: MergePlan, sink: OutputSink, options
   }
   await writeWhole(sink, "config.json", outputModelConfig(plan));
   files.push("config.json");
-  if (options.copyTokenizer ?? true) {
-    for (const f of await tokenizerFilesToCopy(plan.donor.files.dir)) {
-      const data = await plan.donor.files.dir.readFile(f);
-      if (data.length > MAX_SIDE_FILE_BYTES) throw new AmalgamError("E_IO", `${plan.donor.ref.text}/${f}: ${data.length} bytes, over the ${MAX_SIDE_FILE_BYTES}-byte limit`);
-      await writeWhole(sink, f, data);
-      files.push(f);
-    }
-  }
+  files.push(...(await writeTokenizerFiles(plan, sink, options)));
   if (options.writeModelCard ?? true) {
     await writeWhole(sink, "README.md", modelCard(plan, options.outputName ?? "merge", new Set()));
     await writeWhole(sink, "mergekit_config.yml", plan.config.text);

@@ -4,6 +4,7 @@ import type { ModelFiles, ModelTensor } from "../io/model-files.ts";
 import type { FileLayout } from "../io/safetensors-writer.ts";
 import type { MethodDef, ParamValues } from "../methods/types.ts";
 import type { ModelStructure } from "./structure.ts";
+import type { OutputTokenizer } from "../tokenizer/build-vocabulary.ts";
 
 export interface LoadedModel {
   readonly ref: ModelRef;
@@ -50,11 +51,24 @@ export interface MergePlan {
   readonly base: LoadedModel | undefined;
   /** The model whose config.json and tokenizer are copied. */
   readonly donor: LoadedModel;
+  /** Output layers over all modules. */
   readonly numLayers: number;
+  /** Output layers of each module, and the config.json key (dotted when nested) that holds them. */
+  readonly layerCounts: readonly LayerCount[];
   /** Tensors in write order (the order of the index's weight_map). */
   readonly tensors: readonly PlannedTensor[];
   readonly shards: readonly PlannedShard[];
   /** Bytes of tensor data in the output. */
   readonly totalBytes: number;
   readonly warnings: readonly string[];
+  /** The merged vocabulary's tokenizer (`tokenizer:` / `tokenizer_source:`), written instead of the donor's. */
+  readonly tokenizer: OutputTokenizer | undefined;
+  /** The chat template to write (`chat_template:` resolved and checked), if any. */
+  readonly chatTemplate: string | undefined;
+}
+
+export interface LayerCount {
+  readonly module: string;
+  readonly key: string | undefined;
+  readonly count: number;
 }

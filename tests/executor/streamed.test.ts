@@ -68,7 +68,7 @@ const SHAPES: Shapes = {
  */
 function writeModel(dir: string, dtype: DType, seed: number, shapes: Shapes = SHAPES): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", num_hidden_layers: 1, hidden_size: 257, vocab_size: 300, torch_dtype: { F32: "float32", BF16: "bfloat16", F16: "float16" }[dtype] }));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["StreamTestForCausalLM"], model_type: "stream_test", num_hidden_layers: 1, hidden_size: 257, vocab_size: 300, torch_dtype: { F32: "float32", BF16: "bfloat16", F16: "float16" }[dtype] }));
   const mode = { F32: 0, BF16: 1, F16: 2 }[dtype];
   const tensors = Object.entries(shapes).map(([name, shape]) => {
     const n = shape.reduce((a, b) => a * b, 1);

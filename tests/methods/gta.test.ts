@@ -104,9 +104,10 @@ interface FixtureTensor {
 }
 
 /** Writes a one-layer float32 llama-shaped model (config.json + model.safetensors). */
+/** A llama-named checkpoint with only some of llama's tensors: an unknown architecture, so its layout is inferred from names. */
 function writeModel(dir: string, tensors: Record<string, FixtureTensor>): string {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", num_hidden_layers: 1, hidden_size: 4, vocab_size: 6, torch_dtype: "float32" }));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["PartialLlamaForTests"], model_type: "partial_llama", num_hidden_layers: 1, hidden_size: 4, vocab_size: 6, torch_dtype: "float32" }));
   const layout = layoutFile(Object.entries(tensors).map(([name, t]) => ({ name, dtype: "F32" as const, shape: t.shape })));
   const parts = [layout.header, ...layout.order.map((s) => new Uint8Array(Float32Array.from(tensors[s.name]!.data).buffer))];
   writeFileSync(join(dir, "model.safetensors"), Buffer.concat(parts));
@@ -298,12 +299,12 @@ describe("task-arithmetic family: mixed input dtypes without dtype:", () => {
     const { buildPlan } = await import("../../src/plan/build-plan.ts");
     const { parseMergeConfig } = await import("../../src/config/parse-config.ts");
     const { fsResolver } = await import("../../runtimes/node/fs-model.ts");
-    const { resolve } = await import("node:path");
-    const models = resolve(import.meta.dirname, "..", "..", "..", "shared", "vectors", "models");
-    const { existsSync } = await import("node:fs");
-    expect(existsSync(models), "../shared/vectors/models (beside the repository, also in CI)").toBe(true);
-    const yaml = `merge_method: task_arithmetic\nbase_model: tiny-fp16/base\nmodels:\n  - model: tiny-bf16/ft_dense\n    parameters: {weight: 0.5}\n`;
-    const plan = await buildPlan(parseMergeConfig(yaml), { resolveModel: fsResolver(models) });
+    const { makeModels } = await import("../merge/harness.ts");
+    const fx = makeModels({ base: { variant: "base", dtype: "fp16" }, ft: { variant: "ft_dense", dtype: "bf16" } });
+    const yaml = `merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: ft\n    parameters: {weight: 0.5}\n`;
+    const plan = await buildPlan(parseMergeConfig(yaml), { resolveModel: fsResolver(fx.root) });
     expect(new Set(plan.tensors.map((t) => t.workingDtype))).toEqual(new Set(["F16"]));
+    const linear = await buildPlan(parseMergeConfig(yaml.replace("task_arithmetic", "linear").replace("base_model: base\n", "")), { resolveModel: fsResolver(fx.root) });
+    expect(new Set(linear.tensors.map((t) => t.workingDtype))).toEqual(new Set(["BF16"]));
   });
 });

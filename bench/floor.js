@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// The floor a merge is compared against: read every input byte and write the output's bytes with
+// plain synchronous file I/O into one reused buffer, no math, then fsync (the merge fsyncs too).
+//
+//   node bench/floor.js --out FILE --out-bytes N INPUT_FILE...
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+
+const BUF = 64 * 1024 * 1024;
+
+function main(argv) {
+  let out;
+  let outBytes = 0;
+  const inputs = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--out") out = argv[++i];
+    else if (argv[i] === "--out-bytes") outBytes = Number(argv[++i]);
+    else inputs.push(argv[i]);
+  }
+  if (!out || !Number.isSafeInteger(outBytes) || outBytes < 0) throw new Error("usage: floor.js --out FILE --out-bytes N INPUT...");
+  const buf = Buffer.alloc(BUF);
+  const t0 = performance.now();
+  let read = 0;
+  for (const f of inputs) {
+    const fd = openSync(f, "r");
+    const size = fstatSync(fd).size;
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, 0, Math.min(BUF, size - off), off);
+      if (n === 0) throw new Error(`${f}: ended early`);
+      off += n;
+    }
+    closeSync(fd);
+    read += size;
+  }
+  const t1 = performance.now();
+  const fd = openSync(out, "w");
+  let left = outBytes;
+  while (left > 0) left -= writeSync(fd, buf, 0, Math.min(BUF, left));
+  const t2 = performance.now();
+  fsyncSync(fd);
+  closeSync(fd);
+  const t3 = performance.now();
+  const s = (ms) => +(ms / 1000).toFixed(3);
+  process.stdout.write(JSON.stringify({ read, written: outBytes, readS: s(t1 - t0), writeS: s(t2 - t1), fsyncS: s(t3 - t2) }) + "\n");
+}
+
+main(process.argv.slice(2));

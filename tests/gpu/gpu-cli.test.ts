@@ -1,0 +1,36 @@
+// `amalgam merge --device gpu` under Deno (lavapipe in CI) writes MergeKit's golden bytes for
+// linear and ties with every tensor on the GPU; --device auto keeps a CPU (fallback) adapter out.
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { GOLDEN, tempDir } from "../helpers/run-merge.ts";
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, "..", "..");
+const DENO = join(ROOT, "node_modules", ".bin", "deno");
+const env = { ...process.env, NO_COLOR: "1", XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), "amalgam-xdg-")) };
+
+async function denoMerge(name: string, device: string): Promise<{ out: string; stderr: string }> {
+  const out = join(tempDir(), name);
+  const r = await run(DENO, ["run", "-A", join(ROOT, "runtimes", "deno", "cli.ts"), "merge", `configs/${name}.yml`, out, "--device", device, "-v"], { cwd: GOLDEN, env });
+  return { out, stderr: r.stderr };
+}
+
+describe("amalgam merge --device under Deno", () => {
+  for (const [name, reference] of [["linear", "reference"], ["ties", "reference-stable"]] as const) {
+    it(`--device gpu: ${name} equals MergeKit's golden output byte for byte, every tensor on the GPU`, async () => {
+      const { out, stderr } = await denoMerge(name, "gpu");
+      expect(stderr).toMatch(/gpu: .*: 39 tensor\(s\) on the GPU, 0 redone on the CPU/);
+      expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(GOLDEN, reference, name, "model.safetensors")))).toBe(true);
+    });
+  }
+
+  it("--device auto leaves a fallback (CPU) adapter alone and gives the same bytes", async () => {
+    const { out, stderr } = await denoMerge("ties", "auto");
+    expect(stderr).not.toMatch(/tensor\(s\) on the GPU/);
+    expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(GOLDEN, "reference-stable", "ties", "model.safetensors")))).toBe(true);
+  });
+});
