@@ -64,7 +64,8 @@ export interface MergeOptions {
    * Bytes of tile buffers in flight (input and output slots plus per-thread scratch), default
    * 256 MB. Tensors of non-elementwise methods are held whole on top of this, except that methods
    * with a streamed path (MethodDef.streamed) give the slots half and stream every tensor whose
-   * whole working set exceeds the other half (or every tensor, when `tileElements` is given).
+   * whole working set exceeds the other half or that is large (streamed.ts), or every tensor when
+   * `tileElements` is given.
    */
   readonly memoryBudget?: number;
   /** Worker threads to start when `threadPool` is given (default 1). */

@@ -160,8 +160,17 @@ export interface StreamTileContext {
 
 /** A merge in passes over tiles read by byte range, for tensors too large to hold whole. */
 export interface StreamedMethod {
-  /** Largest per-thread accumulator (bytes) of any pass, for `inputs` inputs. */
+  /**
+   * Per-thread bytes the tile jobs need besides chunk buffers of CHUNK_ELEMENTS elements per
+   * input: the largest accumulator of any pass plus kernel scratch, for `inputs` inputs.
+   */
   accBytes(inputs: number): number;
+  /**
+   * The tile size for a tensor of `shape` given the executor's `tile` (a multiple of 64): a
+   * smaller size whose tiles hold whole rows, or 0 to decline (the tensor is merged whole).
+   * Default: `tile`.
+   */
+  alignTile?(shape: readonly number[], tile: number): number;
   /** Starts one tensor; undefined declines (the tensor is merged whole). */
   begin(ctx: StreamBeginContext): StreamDriver | undefined;
   /** Runs one step of a pass on one tile. */

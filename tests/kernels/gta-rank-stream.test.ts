@@ -103,7 +103,8 @@ describe("streamed rank selection kernels", () => {
     const k = await testKernels();
     for (const n of AWKWARD_LENGTHS) {
       k.reset();
-      const x = tieHeavy(n, n % 5, n + 3);
+      // every fourth length all zeros (runs of one bin take rank_hist_hi's shortcut)
+      const x = n % 4 === 3 ? new Float32Array(n) : tieHeavy(n, n % 5, n + 3);
       const keys = keysOf(x);
       const xb = k.allocF32(Math.max(n, 1));
       k.f32(xb).set(x);

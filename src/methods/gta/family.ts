@@ -48,7 +48,6 @@ export function defineGtaMethod(v: GtaVariant): MethodDef {
     perModel: perModelParams(v),
     outputShape: (ctx) => baseShape(v.name, ctx),
     merge: (ctx) => mergeGta(v, ctx),
-    // DELLA ranks within rows that tiles would cut; it stays whole.
-    ...(v.sparsification === "della_magprune" ? {} : { streamed: gtaStreamed(v) }),
+    streamed: gtaStreamed(v),
   });
 }

@@ -4,6 +4,7 @@
 //   hist   (rank sparsifiers: ties, breadcrumbs) per-model histograms of the |delta| bits >> 16;
 //   lo     (only when some key has low bits, i.e. float16/float32) the low bits of the boundary bins;
 //   l1     (rescale) the exact L1 norms before and after masking (l1-sum.ts);
+//          DELLA ranks within rows, so its tiles and chunks hold whole rows and need nothing else;
 //   final  each output tile from its inputs and the statistics.
 // Equal |delta| at a boundary are kept by flat index, so marking a tile needs the number of
 // boundary-equal elements before it. For bfloat16 tensors of few enough tiles the hist pass keeps
@@ -13,7 +14,7 @@
 import { AmalgamError } from "../../errors.ts";
 import type { DType } from "../../dtype.ts";
 import { DTYPES } from "../../dtype.ts";
-import { L1_ACC_BYTES, RANK_HI_BINS, RANK_LO_BINS, SEL_HI, SEL_LO, SEL_WORDS } from "../../kernels/abi-gta.ts";
+import { dellaScratchBytes, L1_ACC_BYTES, RANK_HI_BINS, RANK_LO_BINS, SEL_HI, SEL_LO, SEL_WORDS } from "../../kernels/abi-gta.ts";
 import type { F32Buf, Kernels } from "../../kernels/kernels.ts";
 import { toDType } from "../../kernels/scalar.ts";
 import { streamKey } from "../../random/stream-key.ts";
@@ -30,9 +31,11 @@ import type { RankRange } from "./sparsify.ts";
 /** Elements per kernel call inside a tile: a chunk's buffers stay in L2. */
 const CHUNK = 16384;
 
-
-/** How a task vector is sparsified: not at all, dropped, by magnitude rank, by a random mask. */
-type Kind = "none" | "drop" | "rank" | "random";
+/**
+ * How a task vector is sparsified: not at all, dropped, by magnitude rank, by a random mask, by a
+ * random mask with per-row rank probabilities (DELLA).
+ */
+type Kind = "none" | "drop" | "rank" | "random" | "della";
 
 type Step = "hist" | "lo" | "l1" | "final";
 
@@ -42,13 +45,18 @@ type PassData = {
   /** Input index of each task vector. */
   readonly tvs: readonly number[];
   readonly kinds: readonly Kind[];
-  /** rank: rank_mask's selection words (l1, final). */
+  /** rank: the selection words of rank_mask_apply (l1, final). */
   readonly sel: readonly (readonly number[])[];
   /** lo: the high bins whose low bits to count, per task vector [lo, hi] (-1: none). */
   readonly bins: readonly (readonly number[])[];
-  /** random: the keep probability's bits and the stream key [lo, hi]. */
+  /** random: the keep probability's bits; random, della: the stream key [lo, hi]. */
   readonly p: readonly number[];
   readonly keys: readonly (readonly number[])[];
+  /** della: [bits of density - epsilon, bits of epsilon] in the work dtype. */
+  readonly della: readonly (readonly number[])[];
+  /** Elements of one row block ([rowLen, inner] of della_probs; 0: no rows); chunks hold whole blocks. */
+  readonly rowBlock: number;
+  readonly rowLen: number;
   /** final: rescale factor bits (null: none); combine's weights, divisor, lambda bits and flags. */
   readonly factors: readonly (number | null)[];
   readonly ws: readonly number[];
@@ -79,6 +87,24 @@ function fromBits(b: number): number {
   return f32[0]!;
 }
 
+/** Whether a kind applies a keep mask (and so may be rescaled). */
+function masked(kind: Kind): boolean {
+  return kind === "rank" || kind === "random" || kind === "della";
+}
+
+/** Elements of one block of whole DELLA rows: [rowLen, inner] (MergeKit ranks along dim 1); a 1-D tensor is one row. */
+function rowBlockOf(shape: readonly number[]): number {
+  return (shape.length < 2 ? shape : shape.slice(1)).reduce((a, b) => a * b, 1);
+}
+
+/** Tiles of whole row blocks that fit a chunk, for DELLA; 0 declines. */
+function alignDellaTile(shape: readonly number[], tile: number): number {
+  const block = rowBlockOf(shape);
+  if (block === 0) return tile;
+  if (block > CHUNK) return 0;
+  return Math.floor(tile / block) * block;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -99,6 +125,8 @@ interface TaskVectorPlan {
   readonly kind: Kind;
   readonly range?: RankRange;
   readonly work: DType;
+  /** della: density - epsilon and epsilon in the work dtype. */
+  readonly della?: readonly [number, number];
   stage?: StageOne;
   sel?: Selection;
   lowOr?: number;
@@ -140,16 +168,19 @@ class GtaDriver implements StreamDriver {
       bins: [],
       p: this.tvs.map((t) => (t.kind === "random" ? bitsOf(toDType(sparsifyParams(this.v, this.ctx.inputs[t.input]!.params, this.ctx.global).density, t.work)) : 0)),
       keys: this.tvs.map((t) => {
-        if (t.kind !== "random") return [];
-        const key = streamKey(this.ctx.seed, this.ctx.modelIndices[t.input]!, this.ctx.tensor, "dare-mask");
+        if (t.kind !== "random" && t.kind !== "della") return [];
+        const key = streamKey(this.ctx.seed, this.ctx.modelIndices[t.input]!, this.ctx.tensor, t.kind === "random" ? "dare-mask" : "della-mask");
         return [key.lo, key.hi];
       }),
+      della: this.tvs.map((t) => (t.della ? t.della.map(bitsOf) : [])),
+      rowBlock: this.tvs.some((t) => t.kind === "della") ? rowBlockOf(this.ctx.shape) : 0,
+      rowLen: this.ctx.shape.length < 2 ? this.ctx.numel : this.ctx.shape[1]!,
       factors: this.tvs.map((t) => (t.factor === undefined ? null : bitsOf(t.factor))),
       ws: this.combine.ws.map(bitsOf),
       div: bitsOf(this.combine.div),
       lambda: bitsOf(this.combine.lambda),
       flags: this.combine.flags,
-      l1: this.tvs.map((t) => this.rescale && (t.kind === "rank" || t.kind === "random")),
+      l1: this.tvs.map((t) => this.rescale && masked(t.kind)),
       perTile: 0,
       ...extra,
     };
@@ -203,7 +234,7 @@ class GtaDriver implements StreamDriver {
       });
     } else if (this.stage === "l1" && acc !== undefined) {
       this.tvs.forEach((t, m) => {
-        if (t.kind !== "rank" && t.kind !== "random") return;
+        if (!masked(t.kind)) return;
         const before = acc + m * 2 * L1_ACC_BYTES;
         t.factor = rescaleFactor(l1Value(k, before), l1Value(k, before + L1_ACC_BYTES), t.work);
       });
@@ -229,7 +260,7 @@ class GtaDriver implements StreamDriver {
         return this.pass(this.data("hist", { perTile: this.perTile }), hist32(T, this.perTile !== 0), 0, false);
       }
     }
-    if (this.rescale && this.tvs.some((t) => t.kind === "rank" || t.kind === "random")) {
+    if (this.rescale && this.tvs.some((t) => masked(t.kind))) {
       this.stage = "l1";
       return this.pass(this.data("l1"), 0, l164(T), false, this.pre());
     }
@@ -296,7 +327,14 @@ function begin(v: GtaVariant, ctx: StreamBeginContext): StreamDriver | undefined
     const how = v.sparsification;
     if (!how || p.density >= 1) return { input, kind: "none", work: ctx.dtype };
     if (how === "random") return { input, kind: "random", work: randomWorkDtype(ctx.dtype) };
-    if (how !== "magnitude" && how !== "magnitude_outliers") throw new AmalgamError("E_METHOD", `${v.name}: no streamed ${how}`);
+    if (how === "della_magprune") {
+      if (p.density <= 0) return { input, kind: "drop", work: ctx.dtype };
+      if (p.density + p.epsilon >= 1 || p.density - p.epsilon <= 0) {
+        throw new AmalgamError("E_CONFIG", `${p.method}: tensor "${ctx.tensor}", model ${ctx.inputs[input]!.model}: epsilon ${p.epsilon} with density ${p.density} puts density ± epsilon outside (0, 1)`);
+      }
+      const work = randomWorkDtype(ctx.dtype);
+      return { input, kind: "della", work, della: [toDType(p.density - p.epsilon, work), toDType(p.epsilon, work)] };
+    }
     const range = rankRange(ctx, how, ctx.inputs[input]!.model, p, ctx.numel);
     return range ? { input, kind: "rank", range, work: ctx.dtype } : { input, kind: "drop", work: ctx.dtype };
   });
@@ -318,15 +356,27 @@ function taskVectorChunk(k: Kernels, inp: StoredInput, c: number, n: number, bas
   return tv;
 }
 
-/** Masks task vector m in place on a chunk starting at tensor element `offset` (rank or random kinds). */
-function applyMaskOf(k: Kernels, d: PassData, m: number, mask: F32Buf, tv: F32Buf, offset: number, sel: number, counts: number): void {
+/** Masks task vector m in place on a chunk starting at tensor element `offset` (rank, random or della kinds). */
+function applyMaskOf(k: Kernels, d: PassData, m: number, mask: F32Buf, tv: F32Buf, offset: number, sel: number, counts: number, work: DType): void {
   if (d.kinds[m] === "rank") {
     k.call("rank_mask_apply", tv.ptr, tv.ptr, tv.length, sel + m * SEL_WORDS * 4, counts + m * 8);
+  } else if (d.kinds[m] === "della") {
+    // keep probabilities per row into the mask buffer, then the mask drawn over them in place
+    const [low, eps] = d.della[m]!;
+    const scratch = k.alloc(dellaScratchBytes(d.rowLen));
+    k.call("della_probs", mask.ptr, tv.ptr, tv.length / d.rowBlock, d.rowLen, d.rowBlock / d.rowLen, fromBits(low!), fromBits(eps!), DTYPES[work].code, scratch);
+    k.call("rng_bernoulli", mask.ptr, d.keys[m]![0]!, d.keys[m]![1]!, offset, mask.ptr, 1, tv.length);
+    k.call("mask_apply", tv.ptr, tv.ptr, mask.ptr, tv.length);
   } else {
     const p = k.f32Array([fromBits(d.p[m]!)]);
     k.call("rng_bernoulli", mask.ptr, d.keys[m]![0]!, d.keys[m]![1]!, offset, p, 0, tv.length);
     k.call("mask_apply", tv.ptr, tv.ptr, mask.ptr, tv.length);
   }
+}
+
+/** The dtype a kind masks and rescales in: float32 for the random ones on float16 (torch.bernoulli). */
+function workOf(kind: Kind, dtype: DType): DType {
+  return kind === "random" || kind === "della" ? randomWorkDtype(dtype) : dtype;
 }
 
 function tile(ctx: StreamTileContext): void {
@@ -356,8 +406,9 @@ function tile(ctx: StreamTileContext): void {
   const prefix = (ctx.tileData as readonly number[] | null) ?? [];
   const counts = k.u32Array(Array.from({ length: T * 2 }, (_, i) => prefix[i] ?? 0));
   const ws = k.f32Array(d.ws.map(fromBits));
-  for (let c = 0; c < ctx.numel; c += CHUNK) {
-    const n = Math.min(CHUNK, ctx.numel - c);
+  const chunk = d.rowBlock ? Math.floor(CHUNK / d.rowBlock) * d.rowBlock : CHUNK;
+  for (let c = 0; c < ctx.numel; c += chunk) {
+    const n = Math.min(chunk, ctx.numel - c);
     const mark = k.mark();
     const base = decodeChunk(k, ctx.inputs[ctx.baseIndex!]!, c, n, ctx.dtype);
     const tvs = d.tvs.map((input) => taskVectorChunk(k, ctx.inputs[input]!, c, n, base, ctx.mode));
@@ -380,7 +431,7 @@ function tile(ctx: StreamTileContext): void {
         if (!d.l1[m]) return;
         const before = acc64 + m * 2 * L1_ACC_BYTES;
         k.call("l1_accumulate", before, tv.ptr, n);
-        applyMaskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts);
+        applyMaskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts, workOf(d.kinds[m]!, ctx.dtype));
         k.call("l1_accumulate", before + L1_ACC_BYTES, tv.ptr, n);
       });
     } else {
@@ -391,9 +442,10 @@ function tile(ctx: StreamTileContext): void {
           k.f32(tv).fill(0);
           return;
         }
-        applyMaskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts);
+        const work = workOf(kind!, ctx.dtype);
+        applyMaskOf(k, d, m, mask, tv, ctx.offset + c, sel, counts, work);
         const f = d.factors[m];
-        finishMasked(k, tv.ptr, n, f === null || f === undefined ? undefined : fromBits(f), kind === "random" ? randomWorkDtype(ctx.dtype) : ctx.dtype, ctx.dtype);
+        finishMasked(k, tv.ptr, n, f === null || f === undefined ? undefined : fromBits(f), work, ctx.dtype);
       });
       if (T > 0) k.call("gta_combine", base.ptr, base.ptr, k.u32Array(tvs.map((tv) => tv.ptr)), ws, T, n, ctx.mode, d.flags, fromBits(d.div), fromBits(d.lambda));
       k.call("encode", ctx.out + c * outBytes, base.ptr, DTYPES[ctx.outDtype].code, n);
@@ -402,10 +454,13 @@ function tile(ctx: StreamTileContext): void {
   }
 }
 
-/** The streamed path of a gta variant (rank and random sparsifiers, or none). */
+/** The streamed path of a gta variant. */
 export function gtaStreamed(v: GtaVariant): StreamedMethod {
+  const della = v.sparsification === "della_magprune";
   return {
-    accBytes: (inputs) => Math.max(hist32(inputs, false) * 4, lo32(inputs) * 4, l164(inputs) * 8) + 64,
+    // the largest accumulator, and della_probs' scratch for rows of up to a chunk
+    accBytes: (inputs) => Math.max(hist32(inputs, false) * 4, lo32(inputs) * 4, l164(inputs) * 8 + (della ? dellaScratchBytes(CHUNK) + 64 : 0)) + 64,
+    ...(della ? { alignTile: alignDellaTile } : {}),
     begin: (ctx) => begin(v, ctx),
     tile,
   };
