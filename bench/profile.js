@@ -89,7 +89,7 @@ async function ioTimers(yaml, outDir, threads) {
       };
     },
   };
-  const module = await loadKernelModule();
+  const module = await loadKernelModule(threads > 1);
   const t0 = performance.now();
   const r = await merge(yaml, {
     resolveModel, sink, kernels: module, outputName: "profile",

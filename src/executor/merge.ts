@@ -406,7 +406,7 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
         } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else if (pool && streaming.tensors.has(t)) {
-          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
+          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, cacheBytes: streaming.cacheBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
         }
         if (bytes === undefined) {
           const r = await mergeTensor(k, plan, t, run);

@@ -63,6 +63,11 @@ export interface StreamingPlan {
   readonly accBytes: number;
   /** Main-thread bytes a driver may hold for statistics: an eighth of the budget. */
   readonly statsBytes: number;
+  /**
+   * Main-thread bytes that keep a streamed tensor's stored inputs between passes: the rest of the
+   * half left to tensors merged whole (a streamed tensor and a whole one never run at once).
+   */
+  readonly cacheBytes: number;
 }
 
 /**
@@ -82,12 +87,13 @@ export function planStreaming(plan: MergePlan, budget: number, forcedTile: numbe
   const s = plan.method.streamed;
   const tensors = new Set<PlannedTensor>();
   const statsBytes = Math.floor(budget / 8);
-  if (!s || plan.method.elementwise) return { tensors, slotBudget: budget, accBytes: 0, statsBytes };
+  if (!s || plan.method.elementwise) return { tensors, slotBudget: budget, accBytes: 0, statsBytes, cacheBytes: 0 };
   for (const t of plan.tensors) {
     if (forcedTile !== undefined || wholeTensorBytes(t) > budget / 2 || numelOf(t.shape) >= STREAM_MIN_ELEMENTS) tensors.add(t);
   }
   const maxK = Math.max(1, ...[...tensors].map((t) => t.sources.length));
-  return { tensors, slotBudget: tensors.size ? Math.floor(budget / 2) : budget, accBytes: tensors.size ? align64(s.accBytes(maxK)) : 0, statsBytes };
+  const cacheBytes = tensors.size ? Math.max(0, Math.floor(budget / 2) - statsBytes) : 0;
+  return { tensors, slotBudget: tensors.size ? Math.floor(budget / 2) : budget, accBytes: tensors.size ? align64(s.accBytes(maxK)) : 0, statsBytes, cacheBytes };
 }
 
 export interface StreamSlot {
@@ -105,6 +111,8 @@ export interface StreamEnv {
   /** Each thread's scratch region (its accumulator is at the start). */
   readonly scratch: readonly { readonly start: number; readonly end: number }[];
   readonly statsBytes: number;
+  /** Main-thread bytes that may keep a tensor's stored inputs across passes (0: read every pass). */
+  readonly cacheBytes: number;
   readonly seed: number;
   readonly fixQuirks: boolean;
   warn(m: string): void;
@@ -135,6 +143,19 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
   if (!driver) return undefined;
   const outBytes = DTYPES[t.outDtype].bytes;
   const accs = env.scratch.map((r) => align64(r.start));
+  // The stored bytes of the inputs the driver reads, kept across passes when they fit the cache
+  // budget: a later pass then reads no file. Tiles are multiples of 64 elements, so every tile's
+  // bytes in the cache stay 64-byte aligned.
+  const cacheBytes = driver.inputs.map((j) => align64(numel * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes));
+  const cacheTotal = cacheBytes.reduce((a, b) => a + b, 0);
+  let cache: Map<number, number> | undefined;
+  if (env.cacheBytes > 0 && cacheTotal <= env.cacheBytes) {
+    const base = align64(k.alloc(cacheTotal + 64));
+    cache = new Map();
+    let at = base;
+    driver.inputs.forEach((j, n) => { cache!.set(j, at); at += cacheBytes[n]!; });
+  }
+  const cached = new Set<number>();
   const report = (r: TileResult) => {
     for (const m of r.warnings) env.warn(m);
     for (const [id, d] of r.quirks) env.quirk(id, d);
@@ -158,15 +179,19 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
       const slot = free.pop()!;
       const off = i * tile;
       const n = Math.min(tile, numel - off);
-      const reads = driver.inputs.map((j) => {
+      const ptrs = slot.inputs.map((p, j) => {
+        const c = cache?.get(j);
+        return c === undefined ? p : c + off * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes;
+      });
+      const reads = driver.inputs.filter((j) => !cached.has(j)).map((j) => {
         const s = t.sources[j]!.tensor;
         const b = DTYPES[s.dtype as DType].bytes;
-        return s.source.readInto(s.offset + off * b, k.bytes(slot.inputs[j]!, n * b));
+        return s.source.readInto(s.offset + off * b, k.bytes(ptrs[j]!, n * b));
       });
       const job = (step: StreamStep): TileJob => ({
         method: method.name, tensor: t.name, numel: n, offset: off, dtype: t.workingDtype, outDtype: t.outDtype,
         inputs: t.sources.map((s, j) => ({
-          ptr: slot.inputs[j]!, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase,
+          ptr: ptrs[j]!, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase,
           model: s.model.ref.text, modelIndex: modelIndices[j]!,
         })),
         baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: env.seed, fixQuirks: env.fixQuirks, out: slot.out,
@@ -184,6 +209,7 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
       inflight.push({ slot, done, bytes: n * outBytes });
     }
     while (inflight.length) await drainOne();
+    if (cache) for (const j of driver.inputs) if (cache.has(j)) cached.add(j);
   };
 
   try {

@@ -9,6 +9,8 @@ import { layoutFile } from "../../src/io/safetensors-writer.ts";
 import type { MergeOptions } from "../../src/executor/merge.ts";
 import { nodeThreadPool } from "../../runtimes/node/thread-pool.ts";
 import { loadKernelModule } from "../../runtimes/node/wasm.ts";
+import { fsResolver } from "../../runtimes/node/fs-model.ts";
+import type { ModelDirectory } from "../../src/io/storage.ts";
 import { GOLDEN, runGolden, runMerge, tempDir } from "../helpers/run-merge.ts";
 import { f32ToF16Bits, roundRef } from "../helpers/reference.ts";
 
@@ -150,5 +152,37 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     // whole, the tensor would need four 1M-element inputs as float32 (16 MB) and more; streamed
     // under 4 MB: slots of 65536-element tiles, scratch and the histograms' accumulator
     expect(small.peak).toBeLessThan(8_000_000);
+  });
+
+  it("keeps a tensor's stored inputs between passes when they fit the budget: each byte is read once", async () => {
+    const shapes: Shapes = { ...SHAPES, "model.layers.0.mlp.up_proj.weight": [2048, 512] };
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "cache", `m${m}`), "BF16", m, shapes);
+    const yaml = `merge_method: ties\nbase_model: cache/m0\nmodels:\n${models("cache", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    // bytes read from the big tensor's byte range of each model's file
+    const big = 2048 * 512 * 2;
+    const counting = (read: { bytes: number }) => {
+      const inner = fsResolver(dir);
+      return async (ref: string): Promise<ModelDirectory> => {
+        const d = await inner(ref);
+        return {
+          ref: d.ref, has: (n) => d.has(n), readFile: (n) => d.readFile(n), close: () => d.close?.() ?? Promise.resolve(),
+          open: async (n) => {
+            const s = await d.open(n);
+            return { size: s.size, readInto: async (offset: number, dest: Uint8Array) => { if (dest.length >= 4096) read.bytes += dest.length; return s.readInto(offset, dest); } };
+          },
+        };
+      };
+    };
+    const cachedRead = { bytes: 0 };
+    const cached = await merge(yaml, { resolveModel: counting(cachedRead) });
+    const uncachedRead = { bytes: 0 };
+    // 6 MB: tiles of a quarter of the tensor and no room to keep its 8 MB of inputs
+    const uncached = await merge(yaml, { memoryBudget: 6_000_000, resolveModel: counting(uncachedRead) });
+    expect(uncached.bytes.equals(cached.bytes)).toBe(true);
+    // ties over bf16: a histogram pass, then the final pass; the other tensors (1.2 MB) are read
+    // the same way in both runs
+    const others = 4 * 2 * 300 * 257 * 2;
+    expect(cachedRead.bytes).toBe(4 * big + others);
+    expect(uncachedRead.bytes).toBe(2 * 4 * big + others);
   });
 });
