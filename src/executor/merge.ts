@@ -23,7 +23,8 @@ import type { FileWriter, OutputStore } from "../io/storage.ts";
 import { GpuMerger } from "../gpu/gpu-merge.ts";
 import type { DeviceChoice, GpuMergeStats } from "../gpu/gpu-merge.ts";
 import type { GpuLike } from "../gpu/webgpu-types.ts";
-import { PROGRESS_FILE, hashSource, hashingWriter, parseProgress, resumeKey, serializeProgress } from "../output/manifest.ts";
+import { PROGRESS_FILE, hashSource, parseProgress, resumeKey, serializeProgress } from "../output/manifest.ts";
+import { BlockWriter } from "../output/block-writer.ts";
 import type { FinishedFile, ProgressRecord } from "../output/manifest.ts";
 import { checkOutputEntries, checkOutputOutsideInputs } from "../output/output-dir.ts";
 
@@ -122,6 +123,10 @@ export interface MergeResult {
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
 /** Tiles smaller than this make per-tile overhead (a job, a read per input) show. */
 export const MIN_TILE_ELEMENTS = 1 << 16;
+/** Output blocks (16 MiB) held for write-behind: an eighth of the memory budget, 2 to 4. */
+function writeBehindBlocks(budget: number): number {
+  return Math.max(2, Math.min(4, Math.floor(budget / 8 / (16 * 1024 * 1024))));
+}
 /** Tiles larger than this stop paying off: the reads of the next tile overlap less. */
 export const MAX_TILE_ELEMENTS = 1 << 24;
 
@@ -391,8 +396,8 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
         continue;
       }
       const raw = await sink.create(shard.file);
-      const hashed = progress ? hashingWriter(raw) : undefined;
-      const w = hashed ?? raw;
+      // Write-behind: the next tiles merge while earlier blocks are hashed and written.
+      const w = new BlockWriter(raw, { hash: progress !== undefined, maxBlocks: writeBehindBlocks(budget) });
       await w.write(shard.layout.header);
       for (let i = 0; i < shard.tensors.length; i++) {
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
@@ -420,8 +425,8 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
       }
       await w.close();
       files.push(shard.file);
-      if (progress && hashed) {
-        await progress.add(shard.file, await hashed.finished());
+      if (progress) {
+        await progress.add(shard.file, await w.finished());
         state.finished = progress.files.size;
       }
     }

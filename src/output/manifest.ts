@@ -38,8 +38,15 @@ function hex(buf: ArrayBuffer): string {
   return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function sha256(data: Uint8Array): Promise<Uint8Array> {
+export async function sha256(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
+}
+
+/** The file hash from its blocks' digests, in order: SHA-256 of their concatenation, in hex. */
+export async function digestOfDigests(parts: readonly Uint8Array[]): Promise<string> {
+  const all = new Uint8Array(parts.length * 32);
+  parts.forEach((p, i) => all.set(p, i * 32));
+  return hex((await sha256(all)).buffer as ArrayBuffer);
 }
 
 /** Incremental hash over blocks; block digests run while later bytes arrive. */
@@ -71,10 +78,7 @@ export class BlockHasher {
   /** Hex digest of everything given to `update`. */
   async digest(): Promise<string> {
     if (this.fill > 0 || this.digests.length === 0) this.flush();
-    const parts = await Promise.all(this.digests);
-    const all = new Uint8Array(parts.length * 32);
-    parts.forEach((p, i) => all.set(p, i * 32));
-    return hex((await sha256(all)).buffer as ArrayBuffer);
+    return digestOfDigests(await Promise.all(this.digests));
   }
 }
 
@@ -90,24 +94,10 @@ export async function hashSource(src: ByteSource): Promise<string> {
   return h.digest();
 }
 
-/** A writer that hashes what passes through it. */
+/** A writer that hashes what passes through it (BlockWriter). */
 export interface HashingWriter extends FileWriter {
   /** Size and hash of everything written (after close). */
   finished(): Promise<FinishedFile>;
-}
-
-export function hashingWriter(w: FileWriter): HashingWriter {
-  const h = new BlockHasher();
-  return {
-    async write(chunk) {
-      h.update(chunk); // copied now: the chunk may be a view of memory that changes after the write
-      await w.write(chunk);
-    },
-    close: () => w.close(),
-    async finished() {
-      return { bytes: h.bytes, sha256: await h.digest() };
-    },
-  };
 }
 
 /** Everything that decides a merge's bytes, for the resume key. */
