@@ -6,5 +6,6 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 240_000,
     pool: "forks",
+    setupFiles: ["tests/helpers/cleanup.ts"],
   },
 });

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseMergeConfig } from "../../src/config/parse-config.ts";
 import { merge } from "../../src/executor/merge.ts";
@@ -10,9 +9,9 @@ import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 
 export const GOLDEN = resolve(import.meta.dirname, "..", "golden");
 
-export function tempDir(prefix = "amalgam-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+import { tempDir } from "./temp-dirs.ts";
+
+export { tempDir };
 
 /** Runs a merge of YAML text with model paths resolved against `cwd`, into `out`. */
 export async function runMerge(yaml: string, cwd: string, out: string, extra: Partial<MergeOptions> = {}): Promise<MergeResult & { warnings: string[] }> {
