@@ -5,14 +5,20 @@ import type { MergeOptions, MergeProgress } from "../executor/merge.ts";
 import { parseSize } from "./args.ts";
 import type { FlagSpec, ParsedArgs } from "./args.ts";
 import type { CliHost } from "./host.ts";
+import type { JsonEvents } from "./json-events.ts";
 import { MERGE_FLAGS, parseDevice } from "./merge-command.ts";
 import { progressLine } from "./progress.ts";
 
 /** `amalgam merge`'s own features that the companion commands do not have. */
 const MERGE_ONLY = new Set(["shard", "help", "dry-run", "json"]);
 
-/** Every `amalgam merge` flag but the merge command's own features (parts, dry runs, JSON events). */
+/** Every `amalgam merge` flag but the merge command's own features (parts, dry runs, its --json help). */
 export const COMPANION_MERGE_FLAGS: readonly FlagSpec[] = MERGE_FLAGS.filter((f) => !MERGE_ONLY.has(f.name));
+
+/** --json of a companion command; `events` lists what it writes besides start and result or error. */
+export function jsonFlag(events: string): FlagSpec {
+  return { name: "json", kind: "boolean", default: false, help: `newline-delimited JSON events on stdout (${events})` };
+}
 
 export const HELP_FLAG: FlagSpec = { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" };
 
@@ -35,10 +41,16 @@ export function parseSeed(args: ParsedArgs): number | undefined {
   return seed;
 }
 
-export async function runOptions(args: ParsedArgs, host: CliHost, label: string): Promise<RunOptions> {
-  const quiet = args.flags["quiet"] === true;
+/**
+ * The run's options. With `events` (--json) there is no text on stdout or stderr but -vv lines:
+ * notes and warnings become `warning` events, progress `progress` events, and `quiet` is true.
+ */
+export async function runOptions(args: ParsedArgs, host: CliHost, label: string, events?: JsonEvents): Promise<RunOptions> {
+  const quiet = args.flags["quiet"] === true || events !== undefined;
   const verbose = (args.flags["verbose"] as number | undefined) ?? 0;
-  for (const n of args.notes) host.stderr(`${n}\n`);
+  let drawn = false;
+  const warn = (m: string) => (events ? events.warning(m) : host.stderr(`${drawn ? "\r\x1b[K" : ""}warning: ${m}\n`));
+  for (const n of args.notes) events ? events.warning(n) : host.stderr(`${n}\n`);
   const threadsArg = args.flags["threads"] ?? args.flags["num-threads"];
   let threads = host.defaultThreads;
   if (threadsArg !== undefined) {
@@ -49,15 +61,14 @@ export async function runOptions(args: ParsedArgs, host: CliHost, label: string)
   const module = await host.loadKernelModule(useWorkers);
   const showBar = !quiet && host.stderrIsTTY;
   const { device, note: deviceNote } = parseDevice(String(args.flags["device"] ?? "cpu"));
-  if (deviceNote) host.stderr(`${deviceNote}\n`);
+  if (deviceNote) events ? events.warning(deviceNote) : host.stderr(`${deviceNote}\n`);
   const start = host.now();
   let lastDraw = 0;
-  let drawn = false;
   return {
     quiet,
     verbose,
     showBar,
-    warn: (m) => host.stderr(`${drawn ? "\r\x1b[K" : ""}warning: ${m}\n`),
+    warn,
     endBar: () => {
       if (drawn) host.stderr("\n");
       drawn = false;
@@ -75,8 +86,9 @@ export async function runOptions(args: ParsedArgs, host: CliHost, label: string)
       threadPool: useWorkers ? host.threadPool : undefined,
       threadCount: threads,
       memoryBudget: args.flags["memory-budget"] !== undefined ? parseSize(String(args.flags["memory-budget"]), "--memory-budget") : undefined,
-      onWarning: (m) => host.stderr(`${drawn ? "\r\x1b[K" : ""}warning: ${m}\n`),
+      onWarning: warn,
       onProgress: (p: MergeProgress) => {
+        events?.progress(p);
         if (verbose >= 2) host.stderr(`${label}: merged ${p.tensor}\n`);
         if (!showBar) return;
         const now = host.now();
