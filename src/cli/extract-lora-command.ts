@@ -2,12 +2,13 @@
 import { AmalgamError } from "../errors.ts";
 import { DEFAULT_MAX_RANK, extractLora } from "../lora/extract-lora.ts";
 import { DEFAULT_OVERSAMPLE, DEFAULT_POWER_ITERATIONS } from "../lora/randomized-svd.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec, ParsedArgs } from "./args.ts";
-import { COMPANION_MERGE_FLAGS, HELP_FLAG, jsonFlag, parseSeed } from "./companion-flags.ts";
+import { HELP_FLAG, jsonFlag, parseSeed } from "./common-flags.ts";
+import { COMPANION_MERGE_FLAGS } from "./companion-flags.ts";
 import { extractLoraResultData } from "./companion-results.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "model", kind: "string", valueName: "M", help: "the fine-tuned model (required; path[@rev][+lora])" },
@@ -52,13 +53,7 @@ function list(args: ParsedArgs, name: string): string[] {
 }
 
 export async function extractLoraCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "extract-lora");
-  if (args.flags["help"]) {
-    host.stdout(EXTRACT_LORA_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "extract-lora") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "extract-lora", flags: FLAGS, help: EXTRACT_LORA_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length) throw new AmalgamError("E_ARGS", `extract-lora: unexpected argument "${args.positionals[0]}"; see "amalgam extract-lora --help"`);
     for (const f of ["model", "base-model", "out-path"]) {
       if (typeof args.flags[f] !== "string" || !args.flags[f]) throw new AmalgamError("E_ARGS", `extract-lora: --${f} is required; see "amalgam extract-lora --help"`);

@@ -2,12 +2,14 @@
 import { AmalgamError } from "../errors.ts";
 import { buildMoe } from "../moe/build-moe.ts";
 import { parseMoeConfig } from "../moe/moe-config.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
-import { COMPANION_MERGE_FLAGS, HELP_FLAG, jsonFlag, readConfigText, runOptions } from "./companion-flags.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
+import { COMPANION_MERGE_FLAGS, runOptions } from "./companion-flags.ts";
+import { readConfigText } from "./read-config.ts";
 import { moeResultData } from "./companion-results.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 import { fmtBytes } from "./progress.ts";
 
 const HIDDEN_ONLY = "only matters for gate_mode hidden, which Amalgam does not support";
@@ -50,13 +52,7 @@ OUT_DIR gets the safetensors, config.json, the base model's tokenizer and mergek
 );
 
 export async function moeCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "moe");
-  if (args.flags["help"]) {
-    host.stdout(MOE_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "moe") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "moe", flags: FLAGS, help: MOE_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length !== 2) throw new AmalgamError("E_ARGS", `moe: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam moe --help"`);
     const [configPath, outDir] = args.positionals as [string, string];
     const config = parseMoeConfig(await readConfigText(host, configPath), configPath);

@@ -3,13 +3,15 @@
 import { AmalgamError } from "../errors.ts";
 import { parseMultiConfig, stageLabel } from "../multi/multi-config.ts";
 import { runMulti } from "../multi/run-multi.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
-import { COMPANION_MERGE_FLAGS, HELP_FLAG, jsonFlag, readConfigText, runOptions } from "./companion-flags.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
+import { COMPANION_MERGE_FLAGS, runOptions } from "./companion-flags.ts";
+import { readConfigText } from "./read-config.ts";
 import { mergeRunData } from "./companion-results.ts";
 import type { MultiStageData } from "./companion-results.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 import { fmtBytes } from "./progress.ts";
 
 const FLAGS: readonly FlagSpec[] = [
@@ -45,13 +47,7 @@ same bytes a staged run produces.`,
 );
 
 export async function multiCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "multi");
-  if (args.flags["help"]) {
-    host.stdout(MULTI_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "multi") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "multi", flags: FLAGS, help: MULTI_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `multi: expected CONFIG, got ${args.positionals.length} argument(s); see "amalgam multi --help"`);
     const intermediateDir = args.flags["intermediate-dir"];
     if (typeof intermediateDir !== "string" || !intermediateDir) throw new AmalgamError("E_ARGS", `multi: --intermediate-dir (-I) is required; see "amalgam multi --help"`);

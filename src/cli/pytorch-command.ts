@@ -4,12 +4,14 @@ import { merge } from "../executor/merge.ts";
 import { AmalgamError } from "../errors.ts";
 import { buildRawPlan } from "../pytorch/raw-plan.ts";
 import type { MissingTensors } from "../pytorch/raw-plan.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
-import { COMPANION_MERGE_FLAGS, HELP_FLAG, jsonFlag, readConfigText, runOptions } from "./companion-flags.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
+import { COMPANION_MERGE_FLAGS, runOptions } from "./companion-flags.ts";
+import { readConfigText } from "./read-config.ts";
 import { mergeRunData } from "./companion-results.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 import { fmtBytes } from "./progress.ts";
 
 const FLAGS: readonly FlagSpec[] = [
@@ -42,13 +44,7 @@ top-level value or the default); --fix-quirks uses the 0.`,
 );
 
 export async function pytorchCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "pytorch");
-  if (args.flags["help"]) {
-    host.stdout(PYTORCH_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "pytorch") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "pytorch", flags: FLAGS, help: PYTORCH_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length !== 2) {
       throw new AmalgamError("E_ARGS", `pytorch: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam pytorch --help"`);
     }
