@@ -24,6 +24,40 @@ const GTA_LAMBDA: i32 = 4;
   return load<f32>(ws + (<usize>m << 2));
 }
 
+// Four weighted task-vector values: R(d * w) at byte offset `off` of task vector `p`.
+// @ts-ignore: decorator
+@inline function weighted4(p: usize, off: usize, w: v128, mode: i32): v128 {
+  return roundModex4(f32x4.mul(v128.load(p + off), w), mode);
+}
+
+// 1 where wd's sign is the elected one (positive where majPos is set, negative elsewhere), else 0.
+// @ts-ignore: decorator
+@inline function keep4(wd: v128, majPos: v128): v128 {
+  const zero = f32x4.splat(0);
+  return v128.and(v128.bitselect(f32x4.gt(wd, zero), f32x4.lt(wd, zero), majPos), f32x4.splat(1));
+}
+
+// acc + v * mask (mask 1 or 0 per lane).
+// @ts-ignore: decorator
+@inline function addMasked(acc: v128, v: v128, mask: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(v, mask));
+}
+
+// The rounded sum of the kept weights, with 0 replaced by 1.
+// @ts-ignore: decorator
+@inline function divisor4(dv: v128, mode: i32): v128 {
+  const r = roundModex4(dv, mode);
+  return v128.bitselect(f32x4.splat(1), r, f32x4.eq(r, f32x4.splat(0)));
+}
+
+// Normalize by the divisor and scale by lambda, as the flags say.
+// @ts-ignore: decorator
+@inline function finish4(mixed: v128, dv: v128, normalize: bool, scale: bool, lamV: v128, mode: i32): v128 {
+  if (normalize) mixed = roundModex4(f32x4.div(mixed, dv), mode);
+  if (scale) mixed = roundModex4(f32x4.mul(mixed, lamV), mode);
+  return mixed;
+}
+
 /**
  * out[i] for K task vectors (`deltas`: K u32 pointers) with weights `ws` (K f32, already in the
  * working dtype). `div` is used without consensus, `lambda` with GTA_LAMBDA. out may alias base.
@@ -46,7 +80,6 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
   const normalize = (flags & GTA_NORMALIZE) != 0;
   const scale = (flags & GTA_LAMBDA) != 0;
   const zero = f32x4.splat(0);
-  const one = f32x4.splat(1);
   const divV = f32x4.splat(div);
   const lamV = f32x4.splat(lambda);
   const p0 = ptrAt(deltas, 0);
@@ -60,10 +93,10 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
   let i: usize = 0;
   for (; i + 4 <= n; i += 4) {
     const off = i << 2;
-    const wd0 = roundModex4(f32x4.mul(v128.load(p0 + off), w0), mode);
-    const wd1 = K > 1 ? roundModex4(f32x4.mul(v128.load(p1 + off), w1), mode) : zero;
-    const wd2 = K > 2 ? roundModex4(f32x4.mul(v128.load(p2 + off), w2), mode) : zero;
-    const wd3 = K > 3 ? roundModex4(f32x4.mul(v128.load(p3 + off), w3), mode) : zero;
+    const wd0 = weighted4(p0, off, w0, mode);
+    const wd1 = K > 1 ? weighted4(p1, off, w1, mode) : zero;
+    const wd2 = K > 2 ? weighted4(p2, off, w2, mode) : zero;
+    const wd3 = K > 3 ? weighted4(p3, off, w3, mode) : zero;
     let mixed = zero;
     let dv = divV;
     if (consensus) {
@@ -73,27 +106,26 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
       if (K > 3) tot = f32x4.add(tot, wd3);
       const majPos = f32x4.ge(roundModex4(tot, mode), zero);
       dv = zero;
-      let mk = v128.and(v128.bitselect(f32x4.gt(wd0, zero), f32x4.lt(wd0, zero), majPos), one);
-      mixed = f32x4.add(mixed, f32x4.mul(wd0, mk));
-      dv = f32x4.add(dv, f32x4.mul(w0, mk));
+      let mk = keep4(wd0, majPos);
+      mixed = addMasked(mixed, wd0, mk);
+      dv = addMasked(dv, w0, mk);
       if (K > 1) {
-        mk = v128.and(v128.bitselect(f32x4.gt(wd1, zero), f32x4.lt(wd1, zero), majPos), one);
-        mixed = f32x4.add(mixed, f32x4.mul(wd1, mk));
-        dv = f32x4.add(dv, f32x4.mul(w1, mk));
+        mk = keep4(wd1, majPos);
+        mixed = addMasked(mixed, wd1, mk);
+        dv = addMasked(dv, w1, mk);
       }
       if (K > 2) {
-        mk = v128.and(v128.bitselect(f32x4.gt(wd2, zero), f32x4.lt(wd2, zero), majPos), one);
-        mixed = f32x4.add(mixed, f32x4.mul(wd2, mk));
-        dv = f32x4.add(dv, f32x4.mul(w2, mk));
+        mk = keep4(wd2, majPos);
+        mixed = addMasked(mixed, wd2, mk);
+        dv = addMasked(dv, w2, mk);
       }
       if (K > 3) {
-        mk = v128.and(v128.bitselect(f32x4.gt(wd3, zero), f32x4.lt(wd3, zero), majPos), one);
-        mixed = f32x4.add(mixed, f32x4.mul(wd3, mk));
-        dv = f32x4.add(dv, f32x4.mul(w3, mk));
+        mk = keep4(wd3, majPos);
+        mixed = addMasked(mixed, wd3, mk);
+        dv = addMasked(dv, w3, mk);
       }
       mixed = roundModex4(mixed, mode);
-      dv = roundModex4(dv, mode);
-      dv = v128.bitselect(one, dv, f32x4.eq(dv, zero));
+      dv = divisor4(dv, mode);
     } else {
       mixed = f32x4.add(mixed, wd0);
       if (K > 1) mixed = f32x4.add(mixed, wd1);
@@ -101,8 +133,7 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
       if (K > 3) mixed = f32x4.add(mixed, wd3);
       mixed = roundModex4(mixed, mode);
     }
-    if (normalize) mixed = roundModex4(f32x4.div(mixed, dv), mode);
-    if (scale) mixed = roundModex4(f32x4.mul(mixed, lamV), mode);
+    mixed = finish4(mixed, dv, normalize, scale, lamV, mode);
     v128.store(out + off, roundModex4(f32x4.add(v128.load(base + off), mixed), mode));
   }
   return i;
@@ -114,7 +145,6 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
   const normalize = (flags & GTA_NORMALIZE) != 0;
   const scale = (flags & GTA_LAMBDA) != 0;
   const zero = f32x4.splat(0);
-  const one = f32x4.splat(1);
   const divV = f32x4.splat(div);
   const lamV = f32x4.splat(lambda);
   let i: usize = 0;
@@ -129,29 +159,26 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
     if (consensus) {
       let tot = zero;
       for (let m = 0; m < k; m++) {
-        tot = f32x4.add(tot, roundModex4(f32x4.mul(v128.load(ptrAt(deltas, m) + off), f32x4.splat(wAt(ws, m))), mode));
+        tot = f32x4.add(tot, weighted4(ptrAt(deltas, m), off, f32x4.splat(wAt(ws, m)), mode));
       }
       const majPos = f32x4.ge(roundModex4(tot, mode), zero);
       dv = zero;
       for (let m = 0; m < k; m++) {
         const wv = f32x4.splat(wAt(ws, m));
-        const wd = roundModex4(f32x4.mul(v128.load(ptrAt(deltas, m) + off), wv), mode);
-        const keep = v128.bitselect(f32x4.gt(wd, zero), f32x4.lt(wd, zero), majPos);
-        const mk = v128.and(keep, one);
-        mixed = f32x4.add(mixed, f32x4.mul(wd, mk));
-        dv = f32x4.add(dv, f32x4.mul(wv, mk));
+        const wd = weighted4(ptrAt(deltas, m), off, wv, mode);
+        const mk = keep4(wd, majPos);
+        mixed = addMasked(mixed, wd, mk);
+        dv = addMasked(dv, wv, mk);
       }
       mixed = roundModex4(mixed, mode);
-      dv = roundModex4(dv, mode);
-      dv = v128.bitselect(one, dv, f32x4.eq(dv, zero));
+      dv = divisor4(dv, mode);
     } else {
       for (let m = 0; m < k; m++) {
-        mixed = f32x4.add(mixed, roundModex4(f32x4.mul(v128.load(ptrAt(deltas, m) + off), f32x4.splat(wAt(ws, m))), mode));
+        mixed = f32x4.add(mixed, weighted4(ptrAt(deltas, m), off, f32x4.splat(wAt(ws, m)), mode));
       }
       mixed = roundModex4(mixed, mode);
     }
-    if (normalize) mixed = roundModex4(f32x4.div(mixed, dv), mode);
-    if (scale) mixed = roundModex4(f32x4.mul(mixed, lamV), mode);
+    mixed = finish4(mixed, dv, normalize, scale, lamV, mode);
     v128.store(out + off, roundModex4(f32x4.add(v128.load(base + off), mixed), mode));
   }
   for (; i < n; i++) {

@@ -40,6 +40,22 @@ function ceilLog2(x: usize): i32 {
   return roundMode(load<f32>(x + (i << 2)) * load<f32>(y + (i << 2)), mode);
 }
 
+// acc + the rounded products of x and y at element index i (four lanes).
+// @ts-ignore: decorator
+@inline function addP4(acc: v128, x: usize, y: usize, i: usize, mode: i32): v128 {
+  return f32x4.add(acc, p4(x, y, i, mode));
+}
+
+// ((a + b) + c) + d: the four levels of one partial added into level 0 (or four partials in order).
+// @ts-ignore: decorator
+@inline function sum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  return f32x4.add(f32x4.add(f32x4.add(a, b), c), d);
+}
+
+// Every loop below is torch's multi_row_sum: after each `step` steps (i a multiple of step) level 0
+// is carried into level 1, after step^2 level 1 into level 2, after step^3 level 2 into level 3;
+// steps past the last multiple of step stay in level 0.
+
 // Inner reduction of one contiguous row of n >= 8 values (torch's vectorized_inner_sum).
 function innerSum8(x: usize, y: usize, n: usize, mode: i32): f32 {
   const nvec = n >> 3;
@@ -57,15 +73,14 @@ function innerSum8(x: usize, y: usize, n: usize, mode: i32): f32 {
   let a300 = f32x4.splat(0), a301 = f32x4.splat(0), a310 = f32x4.splat(0), a311 = f32x4.splat(0);
   let a320 = f32x4.splat(0), a321 = f32x4.splat(0), a330 = f32x4.splat(0), a331 = f32x4.splat(0);
   const z = f32x4.splat(0);
-  let i: usize = 0;
-  while (i + step <= size) {
-    for (let j: usize = 0; j < step; j++, i++) {
-      const e = i << 5;
-      a000 = f32x4.add(a000, p4(x, y, e, mode)); a001 = f32x4.add(a001, p4(x, y, e + 4, mode));
-      a010 = f32x4.add(a010, p4(x, y, e + 8, mode)); a011 = f32x4.add(a011, p4(x, y, e + 12, mode));
-      a020 = f32x4.add(a020, p4(x, y, e + 16, mode)); a021 = f32x4.add(a021, p4(x, y, e + 20, mode));
-      a030 = f32x4.add(a030, p4(x, y, e + 24, mode)); a031 = f32x4.add(a031, p4(x, y, e + 28, mode));
-    }
+  for (let i: usize = 0; i < size; ) {
+    const e = i << 5;
+    a000 = addP4(a000, x, y, e, mode); a001 = addP4(a001, x, y, e + 4, mode);
+    a010 = addP4(a010, x, y, e + 8, mode); a011 = addP4(a011, x, y, e + 12, mode);
+    a020 = addP4(a020, x, y, e + 16, mode); a021 = addP4(a021, x, y, e + 20, mode);
+    a030 = addP4(a030, x, y, e + 24, mode); a031 = addP4(a031, x, y, e + 28, mode);
+    i++;
+    if ((i & mask) != 0) continue;
     a100 = f32x4.add(a100, a000); a101 = f32x4.add(a101, a001); a110 = f32x4.add(a110, a010); a111 = f32x4.add(a111, a011);
     a120 = f32x4.add(a120, a020); a121 = f32x4.add(a121, a021); a130 = f32x4.add(a130, a030); a131 = f32x4.add(a131, a031);
     a000 = z; a001 = z; a010 = z; a011 = z; a020 = z; a021 = z; a030 = z; a031 = z;
@@ -78,24 +93,17 @@ function innerSum8(x: usize, y: usize, n: usize, mode: i32): f32 {
     a320 = f32x4.add(a320, a220); a321 = f32x4.add(a321, a221); a330 = f32x4.add(a330, a230); a331 = f32x4.add(a331, a231);
     a200 = z; a201 = z; a210 = z; a211 = z; a220 = z; a221 = z; a230 = z; a231 = z;
   }
-  for (; i < size; i++) {
-    const e = i << 5;
-    a000 = f32x4.add(a000, p4(x, y, e, mode)); a001 = f32x4.add(a001, p4(x, y, e + 4, mode));
-    a010 = f32x4.add(a010, p4(x, y, e + 8, mode)); a011 = f32x4.add(a011, p4(x, y, e + 12, mode));
-    a020 = f32x4.add(a020, p4(x, y, e + 16, mode)); a021 = f32x4.add(a021, p4(x, y, e + 20, mode));
-    a030 = f32x4.add(a030, p4(x, y, e + 24, mode)); a031 = f32x4.add(a031, p4(x, y, e + 28, mode));
-  }
-  a000 = f32x4.add(f32x4.add(f32x4.add(a000, a100), a200), a300); a001 = f32x4.add(f32x4.add(f32x4.add(a001, a101), a201), a301);
-  a010 = f32x4.add(f32x4.add(f32x4.add(a010, a110), a210), a310); a011 = f32x4.add(f32x4.add(f32x4.add(a011, a111), a211), a311);
-  a020 = f32x4.add(f32x4.add(f32x4.add(a020, a120), a220), a320); a021 = f32x4.add(f32x4.add(f32x4.add(a021, a121), a221), a321);
-  a030 = f32x4.add(f32x4.add(f32x4.add(a030, a130), a230), a330); a031 = f32x4.add(f32x4.add(f32x4.add(a031, a131), a231), a331);
+  a000 = sum4(a000, a100, a200, a300); a001 = sum4(a001, a101, a201, a301);
+  a010 = sum4(a010, a110, a210, a310); a011 = sum4(a011, a111, a211, a311);
+  a020 = sum4(a020, a120, a220, a320); a021 = sum4(a021, a121, a221, a321);
+  a030 = sum4(a030, a130, a230, a330); a031 = sum4(a031, a131, a231, a331);
   for (let v = size << 2; v < nvec; v++) {
     const e = v << 3;
-    a000 = f32x4.add(a000, p4(x, y, e, mode));
-    a001 = f32x4.add(a001, p4(x, y, e + 4, mode));
+    a000 = addP4(a000, x, y, e, mode);
+    a001 = addP4(a001, x, y, e + 4, mode);
   }
-  a000 = f32x4.add(f32x4.add(f32x4.add(a000, a010), a020), a030);
-  a001 = f32x4.add(f32x4.add(f32x4.add(a001, a011), a021), a031);
+  a000 = sum4(a000, a010, a020, a030);
+  a001 = sum4(a001, a011, a021, a031);
   let acc: f32 = 0;
   for (let k = nvec << 3; k < n; k++) acc += p1(x, y, k, mode);
   acc += f32x4.extract_lane(a000, 0);
@@ -123,17 +131,17 @@ function colMrs(x: usize, y: usize, rows: usize, cols: usize, c: usize, one: boo
   const mask: usize = step - 1;
   const z = f32x4.splat(0);
   let a0 = z, a1 = z, a2 = z, a3 = z;
-  let i: usize = 0;
-  while (i + step <= rows) {
-    for (let j: usize = 0; j < step; j++, i++) a0 = f32x4.add(a0, colP(x, y, i, cols, c, one, mode));
+  for (let i: usize = 0; i < rows; ) {
+    a0 = f32x4.add(a0, colP(x, y, i, cols, c, one, mode));
+    i++;
+    if ((i & mask) != 0) continue;
     a1 = f32x4.add(a1, a0); a0 = z;
     if ((i & (mask << lp)) != 0) continue;
     a2 = f32x4.add(a2, a1); a1 = z;
     if ((i & (mask << (2 * lp))) != 0) continue;
     a3 = f32x4.add(a3, a2); a2 = z;
   }
-  for (; i < rows; i++) a0 = f32x4.add(a0, colP(x, y, i, cols, c, one, mode));
-  return f32x4.add(f32x4.add(f32x4.add(a0, a1), a2), a3);
+  return sum4(a0, a1, a2, a3);
 }
 
 // colMrs for 16 adjacent columns in one sweep over the rows; results stored at out[c..c+15].
@@ -145,13 +153,12 @@ function colMrs16(out: usize, x: usize, y: usize, rows: usize, cols: usize, c: u
   // a<level><q>: level, quarter q of the 16 columns
   let a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
   let a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
-  let i: usize = 0;
-  while (i + step <= rows) {
-    for (let j: usize = 0; j < step; j++, i++) {
-      const e = i * cols + c;
-      a00 = f32x4.add(a00, p4(x, y, e, mode)); a01 = f32x4.add(a01, p4(x, y, e + 4, mode));
-      a02 = f32x4.add(a02, p4(x, y, e + 8, mode)); a03 = f32x4.add(a03, p4(x, y, e + 12, mode));
-    }
+  for (let i: usize = 0; i < rows; ) {
+    const e = i * cols + c;
+    a00 = addP4(a00, x, y, e, mode); a01 = addP4(a01, x, y, e + 4, mode);
+    a02 = addP4(a02, x, y, e + 8, mode); a03 = addP4(a03, x, y, e + 12, mode);
+    i++;
+    if ((i & mask) != 0) continue;
     a10 = f32x4.add(a10, a00); a11 = f32x4.add(a11, a01); a12 = f32x4.add(a12, a02); a13 = f32x4.add(a13, a03);
     a00 = z; a01 = z; a02 = z; a03 = z;
     if ((i & (mask << lp)) != 0) continue;
@@ -161,16 +168,11 @@ function colMrs16(out: usize, x: usize, y: usize, rows: usize, cols: usize, c: u
     a30 = f32x4.add(a30, a20); a31 = f32x4.add(a31, a21); a32 = f32x4.add(a32, a22); a33 = f32x4.add(a33, a23);
     a20 = z; a21 = z; a22 = z; a23 = z;
   }
-  for (; i < rows; i++) {
-    const e = i * cols + c;
-    a00 = f32x4.add(a00, p4(x, y, e, mode)); a01 = f32x4.add(a01, p4(x, y, e + 4, mode));
-    a02 = f32x4.add(a02, p4(x, y, e + 8, mode)); a03 = f32x4.add(a03, p4(x, y, e + 12, mode));
-  }
   const o = out + (c << 2);
-  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30), mode));
-  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31), mode), 16);
-  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32), mode), 32);
-  v128.store(o, roundModex4(f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33), mode), 48);
+  v128.store(o, roundModex4(sum4(a00, a10, a20, a30), mode));
+  v128.store(o, roundModex4(sum4(a01, a11, a21, a31), mode), 16);
+  v128.store(o, roundModex4(sum4(a02, a12, a22, a32), mode), 32);
+  v128.store(o, roundModex4(sum4(a03, a13, a23, a33), mode), 48);
 }
 
 // row_sum (values grouped by 4, value i in partial i % 4) with one lane per column.
@@ -183,15 +185,14 @@ function colRowSum(x: usize, y: usize, rows: usize, cols: usize, c: usize, one: 
   // a<level><k>
   let a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
   let a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
-  let i: usize = 0;
-  while (i + step <= size) {
-    for (let j: usize = 0; j < step; j++, i++) {
-      const r = i << 2;
-      a00 = f32x4.add(a00, colP(x, y, r, cols, c, one, mode));
-      a01 = f32x4.add(a01, colP(x, y, r + 1, cols, c, one, mode));
-      a02 = f32x4.add(a02, colP(x, y, r + 2, cols, c, one, mode));
-      a03 = f32x4.add(a03, colP(x, y, r + 3, cols, c, one, mode));
-    }
+  for (let i: usize = 0; i < size; ) {
+    const r = i << 2;
+    a00 = f32x4.add(a00, colP(x, y, r, cols, c, one, mode));
+    a01 = f32x4.add(a01, colP(x, y, r + 1, cols, c, one, mode));
+    a02 = f32x4.add(a02, colP(x, y, r + 2, cols, c, one, mode));
+    a03 = f32x4.add(a03, colP(x, y, r + 3, cols, c, one, mode));
+    i++;
+    if ((i & mask) != 0) continue;
     a10 = f32x4.add(a10, a00); a11 = f32x4.add(a11, a01); a12 = f32x4.add(a12, a02); a13 = f32x4.add(a13, a03);
     a00 = z; a01 = z; a02 = z; a03 = z;
     if ((i & (mask << lp)) != 0) continue;
@@ -201,19 +202,12 @@ function colRowSum(x: usize, y: usize, rows: usize, cols: usize, c: usize, one: 
     a30 = f32x4.add(a30, a20); a31 = f32x4.add(a31, a21); a32 = f32x4.add(a32, a22); a33 = f32x4.add(a33, a23);
     a20 = z; a21 = z; a22 = z; a23 = z;
   }
-  for (; i < size; i++) {
-    const r = i << 2;
-    a00 = f32x4.add(a00, colP(x, y, r, cols, c, one, mode));
-    a01 = f32x4.add(a01, colP(x, y, r + 1, cols, c, one, mode));
-    a02 = f32x4.add(a02, colP(x, y, r + 2, cols, c, one, mode));
-    a03 = f32x4.add(a03, colP(x, y, r + 3, cols, c, one, mode));
-  }
-  a00 = f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30);
-  a01 = f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31);
-  a02 = f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32);
-  a03 = f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33);
+  a00 = sum4(a00, a10, a20, a30);
+  a01 = sum4(a01, a11, a21, a31);
+  a02 = sum4(a02, a12, a22, a32);
+  a03 = sum4(a03, a13, a23, a33);
   for (let r = size << 2; r < rows; r++) a00 = f32x4.add(a00, colP(x, y, r, cols, c, one, mode));
-  return f32x4.add(f32x4.add(f32x4.add(a00, a01), a02), a03);
+  return sum4(a00, a01, a02, a03);
 }
 
 /**

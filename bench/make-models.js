@@ -20,6 +20,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { llamaConfig, llamaTensors, numel, planShards, shardFileName } from "./llama-layout.js";
 
 /** Bumped whenever the bytes written change, so stale caches are regenerated. */
 export const GENERATOR_VERSION = 1;
@@ -35,61 +36,9 @@ export function modelsDir(scale, root = BENCH_ROOT) {
   return join(root, `models-x${scale}`);
 }
 
-// --- architecture ------------------------------------------------------------------------------
+// --- architecture (llama-layout.js) -------------------------------------------------------------
 
-/** [name, shape] in HF LlamaForCausalLM state-dict order. */
-export function llamaTensors(a) {
-  const hd = a.hidden / a.heads;
-  const out = [["model.embed_tokens.weight", [a.vocab, a.hidden]]];
-  for (let i = 0; i < a.layers; i++) {
-    const p = `model.layers.${i}.`;
-    out.push(
-      [p + "self_attn.q_proj.weight", [a.heads * hd, a.hidden]],
-      [p + "self_attn.k_proj.weight", [a.kvHeads * hd, a.hidden]],
-      [p + "self_attn.v_proj.weight", [a.kvHeads * hd, a.hidden]],
-      [p + "self_attn.o_proj.weight", [a.hidden, a.heads * hd]],
-      [p + "mlp.gate_proj.weight", [a.intermediate, a.hidden]],
-      [p + "mlp.up_proj.weight", [a.intermediate, a.hidden]],
-      [p + "mlp.down_proj.weight", [a.hidden, a.intermediate]],
-      [p + "input_layernorm.weight", [a.hidden]],
-      [p + "post_attention_layernorm.weight", [a.hidden]],
-    );
-  }
-  out.push(["model.norm.weight", [a.hidden]], ["lm_head.weight", [a.vocab, a.hidden]]);
-  return out;
-}
-
-function llamaConfig(a) {
-  return {
-    architectures: ["LlamaForCausalLM"], attention_bias: false, attention_dropout: 0.0, bos_token_id: 1, eos_token_id: 2,
-    head_dim: a.hidden / a.heads, hidden_act: "silu", hidden_size: a.hidden, initializer_range: 0.02,
-    intermediate_size: a.intermediate, max_position_embeddings: 2048, mlp_bias: false, model_type: "llama",
-    num_attention_heads: a.heads, num_hidden_layers: a.layers, num_key_value_heads: a.kvHeads, pretraining_tp: 1,
-    rms_norm_eps: 1e-5, rope_scaling: null, rope_theta: 10000.0, tie_word_embeddings: false, torch_dtype: "bfloat16",
-    transformers_version: "4.46.0", use_cache: true, vocab_size: a.vocab,
-  };
-}
-
-const numel = (shape) => shape.reduce((x, y) => x * y, 1);
-
-/** Greedy split of state-dict order into shards of at most SHARD_BYTES (as make_models.py does). */
-function planShards(tensors) {
-  const shards = [];
-  let cur = [];
-  let size = 0;
-  for (const t of tensors) {
-    const n = numel(t[1]) * 2;
-    if (cur.length && size + n > SHARD_BYTES) {
-      shards.push(cur);
-      cur = [];
-      size = 0;
-    }
-    cur.push(t);
-    size += n;
-  }
-  if (cur.length) shards.push(cur);
-  return shards;
-}
+export { llamaTensors };
 
 /** safetensors layout: data sorted by name (all BF16), header padded with spaces to 8 bytes. */
 function layout(entries) {
@@ -111,9 +60,9 @@ function layout(entries) {
 
 /** What a model directory of this architecture contains: shard files with their sizes. */
 export function modelLayout(arch) {
-  const shards = planShards(llamaTensors(arch));
+  const shards = planShards(llamaTensors(arch), 2, SHARD_BYTES);
   const files = shards.map((s, i) => ({
-    name: shards.length === 1 ? "model.safetensors" : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`,
+    name: shardFileName(i, shards.length),
     ...layout(s),
   }));
   return { files, totalData: files.reduce((a, f) => a + f.dataBytes, 0) };
@@ -345,7 +294,7 @@ export function ensureModels({ scale = 1, variants = VARIANTS, force = false, ro
     if (lay.files.length > 1) {
       writeFileSync(join(tmp[v], "model.safetensors.index.json"), JSON.stringify({ metadata: { total_size: lay.totalData }, weight_map: ordered }, null, 2));
     }
-    writeFileSync(join(tmp[v], "config.json"), JSON.stringify(llamaConfig(arch), null, 2));
+    writeFileSync(join(tmp[v], "config.json"), JSON.stringify(llamaConfig(arch, "bfloat16"), null, 2));
     writeTokenizer(tmp[v], arch.vocab);
     writeFileSync(join(tmp[v], STAMP), JSON.stringify(stampFor(arch, lay, v)));
     rmSync(dirs[v], { recursive: true, force: true });

@@ -2,16 +2,17 @@
 import { assembleOutput } from "../executor/assemble.ts";
 import { parsePartManifest } from "../executor/parts.ts";
 import { AmalgamError } from "../errors.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 import { stagingName } from "../output/output-dir.ts";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "quiet", kind: "boolean", negatable: true, default: false, help: "print nothing on success" },
-  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (the result lists the files written)" },
-  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+  jsonFlag("the result lists the files written"),
+  HELP_FLAG,
 ];
 
 export const ASSEMBLE_HELP = formatHelp(
@@ -21,13 +22,7 @@ export const ASSEMBLE_HELP = formatHelp(
 );
 
 export async function assembleCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "assemble");
-  if (args.flags["help"]) {
-    host.stdout(ASSEMBLE_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "assemble") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "assemble", flags: FLAGS, help: ASSEMBLE_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `assemble: expected OUT_DIR; see "amalgam assemble --help"`);
     const outDir = args.positionals[0]!;
     const names = (await host.listDir(outDir)).filter((n) => /^amalgam-part-\d+-of-\d+\.json$/.test(n)).sort();

@@ -4,10 +4,11 @@ import { Kernels } from "../kernels/kernels.ts";
 import { checkMerge } from "../inspect/check-merge.ts";
 import { timeWrites } from "../inspect/merge-estimate.ts";
 import { checkText } from "../inspect/check-text.ts";
-import { formatHelp, parseArgs, parseSize } from "./args.ts";
+import { formatHelp, parseSize } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
+import { HELP_FLAG, jsonFlag, parseThreads } from "./common-flags.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 import { readConfigText } from "./read-config.ts";
 
 /** Bytes written to OUT_DIR to time the disk (then removed). */
@@ -19,8 +20,8 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "memory-budget", kind: "string", valueName: "SIZE", help: "tile buffer budget the merge would use (default 256M)" },
   { name: "no-estimate", kind: "boolean", default: false, help: "skip the time estimate (it reads a sample of the inputs, times the kernels and, with OUT_DIR, a write)" },
   { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "accepted, as for merge" },
-  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (the report is the result event)" },
-  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+  jsonFlag("the report is the result event"),
+  HELP_FLAG,
 ];
 
 export const CHECK_HELP = formatHelp(
@@ -30,20 +31,10 @@ export const CHECK_HELP = formatHelp(
 );
 
 export async function checkCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "check");
-  if (args.flags["help"]) {
-    host.stdout(CHECK_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "check") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "check", flags: FLAGS, help: CHECK_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length < 1 || args.positionals.length > 2) throw new AmalgamError("E_ARGS", `check: expected CONFIG [OUT_DIR], got ${args.positionals.length} argument(s); see "amalgam check --help"`);
     const [path, outDir] = args.positionals as [string, string | undefined];
-    let threads = host.defaultThreads;
-    if (args.flags["threads"] !== undefined) {
-      threads = Number(args.flags["threads"]);
-      if (!Number.isSafeInteger(threads) || threads < 1 || threads > 256) throw new AmalgamError("E_ARGS", `--threads: expected an integer from 1 to 256, got "${String(args.flags["threads"])}"`);
-    }
+    const threads = parseThreads(args, host.defaultThreads);
     const workers = threads > 1 && host.threadPool !== undefined;
     const kernels = args.flags["no-estimate"] ? undefined : await Kernels.instantiate(await host.loadKernelModule(workers));
     const report = await checkMerge(await readConfigText(host, path), path, {

@@ -7,11 +7,12 @@ import { openModelFiles } from "../io/model-files.ts";
 import { TOKENIZER_FILES } from "../output/side-files.ts";
 import { convertModel, filesToCopy } from "../inspect/convert-model.ts";
 import { fmtBytes } from "../inspect/text-table.ts";
-import { formatHelp, parseArgs, parseSize } from "./args.ts";
+import { formatHelp, parseSize } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
-import { progressLine } from "./progress.ts";
+import { progressBar } from "./progress-bar.ts";
+import { runCommand } from "./run-command.ts";
 
 /** Files copied from a model that cannot be listed (URLs, hub names) when they exist. */
 const KNOWN_FILES: readonly string[] = [...TOKENIZER_FILES, "README.md", "LICENSE", "preprocessor_config.json"];
@@ -20,8 +21,8 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "dtype", kind: "string", valueName: "DTYPE", help: "bf16, f16 or f32 (also bfloat16, float16, float32); required" },
   { name: "out-shard-size", kind: "string", valueName: "SIZE", default: "5B", help: "largest output shard in bytes, K/M/B suffixes (default 5B)" },
   { name: "quiet", kind: "boolean", negatable: true, default: false, help: "no progress bar or summary" },
-  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (progress per tensor, result)" },
-  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+  jsonFlag("progress per tensor, result"),
+  HELP_FLAG,
 ];
 
 export const CONVERT_HELP = formatHelp(
@@ -42,13 +43,7 @@ export function parseDTypeFlag(text: string): DType {
 }
 
 export async function convertCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "convert");
-  if (args.flags["help"]) {
-    host.stdout(CONVERT_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "convert") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "convert", flags: FLAGS, help: CONVERT_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length !== 2) throw new AmalgamError("E_ARGS", `convert: expected MODEL and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam convert --help"`);
     if (args.flags["dtype"] === undefined) throw new AmalgamError("E_ARGS", "convert: --dtype is required (bf16, f16 or f32)");
     const dtype = parseDTypeFlag(String(args.flags["dtype"]));
@@ -62,22 +57,17 @@ export async function convertCommand(argv: readonly string[], host: CliHost): Pr
       const candidates = listed.length ? filesToCopy(listed) : KNOWN_FILES;
       const copyFiles: string[] = [];
       for (const f of candidates) if (await dir.has(f)) copyFiles.push(f);
-      const showBar = !events && args.flags["quiet"] !== true && host.stderrIsTTY;
+      const bar = progressBar(host, !events && args.flags["quiet"] !== true && host.stderrIsTTY);
       const start = host.now();
-      let lastDraw = 0;
       const report = await convertModel({
         kernels: await Kernels.instantiate(await host.loadKernelModule(false)),
         files, sink: await host.createSink(outDir), dtype, outShardSize, copyFiles,
         onProgress: (p) => {
           events?.progress(p);
-          if (!showBar) return;
-          const now = host.now();
-          if (now - lastDraw < 100 && p.tensorsDone < p.tensorsTotal) return;
-          lastDraw = now;
-          host.stderr(`\r\x1b[K${progressLine(p, (now - start) / 1000, host.stderrColumns)}`);
+          bar.draw(p);
         },
       });
-      if (showBar) host.stderr("\n");
+      bar.end();
       if (events) events.result(true, { ...report, out: outDir, seconds: (host.now() - start) / 1000 });
       else if (args.flags["quiet"] !== true) {
         host.stderr(`converted ${report.tensors} tensors (${report.converted} re-encoded) of ${modelRef} to ${dtype}: ${fmtBytes(report.bytesIn)} -> ${fmtBytes(report.bytesOut)} in ${report.shards.length} shard${report.shards.length === 1 ? "" : "s"}; wrote ${report.files.join(", ")} to ${outDir}\n`);

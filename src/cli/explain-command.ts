@@ -4,17 +4,18 @@ import { buildPlan } from "../plan/build-plan.ts";
 import { explainPlan } from "../inspect/explain.ts";
 import { explainText } from "../inspect/explain-text.ts";
 import { tensorMatcher } from "../inspect/tensor-pattern.ts";
-import { formatHelp, parseArgs, parseSize } from "./args.ts";
+import { formatHelp, parseSize } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 import { readConfig } from "./read-config.ts";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "tensor", kind: "string", valueName: "PATTERN", help: "only tensors whose name contains PATTERN (or matches it as a glob with * and ?)" },
   { name: "out-shard-size", kind: "string", valueName: "SIZE", default: "5B", help: "output shard size, as for merge (decides each tensor's file)" },
-  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (the report is the result event)" },
-  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+  jsonFlag("the report is the result event"),
+  HELP_FLAG,
 ];
 
 export const EXPLAIN_HELP = formatHelp(
@@ -24,13 +25,7 @@ export const EXPLAIN_HELP = formatHelp(
 );
 
 export async function explainCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "explain");
-  if (args.flags["help"]) {
-    host.stdout(EXPLAIN_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "explain") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "explain", flags: FLAGS, help: EXPLAIN_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `explain: expected CONFIG, got ${args.positionals.length} argument(s); see "amalgam explain --help"`);
     const match = tensorMatcher(args.flags["tensor"] as string | undefined);
     const config = await readConfig(host, args.positionals[0]!);

@@ -4,15 +4,16 @@ import { AmalgamError } from "../errors.ts";
 import { inspectModel } from "../inspect/model-summary.ts";
 import { inspectText } from "../inspect/inspect-text.ts";
 import { tensorMatcher } from "../inspect/tensor-pattern.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
 import type { CliHost } from "./host.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
+import { runCommand } from "./run-command.ts";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "tensor", kind: "string", valueName: "PATTERN", help: "list only tensors whose name contains PATTERN (or matches it as a glob)" },
-  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (the report is the result event)" },
-  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+  jsonFlag("the report is the result event"),
+  HELP_FLAG,
 ];
 
 export const INSPECT_HELP = formatHelp(
@@ -22,13 +23,7 @@ export const INSPECT_HELP = formatHelp(
 );
 
 export async function inspectCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "inspect");
-  if (args.flags["help"]) {
-    host.stdout(INSPECT_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "inspect") : undefined;
-  return withJsonErrors(events, async () => {
+  return runCommand({ name: "inspect", flags: FLAGS, help: INSPECT_HELP }, argv, host, async (args, events) => {
     if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `inspect: expected MODEL_OR_URL, got ${args.positionals.length} argument(s); see "amalgam inspect --help"`);
     const match = tensorMatcher(args.flags["tensor"] as string | undefined);
     const dir = await host.resolveModel(args.positionals[0]!);

@@ -7,7 +7,16 @@ import type { CliHost } from "./host.ts";
 /** Bumped when an event changes incompatibly. */
 export const JSON_EVENTS_VERSION = 1;
 
-export type CommandName = "merge" | "assemble" | "explain" | "check" | "inspect" | "diff" | "convert";
+export type CommandName =
+  | "merge" | "assemble" | "explain" | "check" | "inspect" | "diff" | "convert"
+  | "multi" | "pytorch" | "moe" | "extract-lora";
+
+/** A stage of `amalgam multi`: its name (null for the final, unnamed merge), where it goes, and what happened. */
+export interface StageData {
+  readonly name: string | null;
+  readonly out: string;
+  readonly status: "start" | "merged" | "skipped";
+}
 
 export interface ProgressData {
   readonly tensorsDone: number;
@@ -22,6 +31,7 @@ export type JsonEvent =
   | { readonly type: "plan"; readonly command: CommandName; readonly data: unknown }
   | ({ readonly type: "progress"; readonly command: CommandName } & ProgressData)
   | { readonly type: "warning"; readonly command: CommandName; readonly message: string }
+  | ({ readonly type: "stage"; readonly command: CommandName } & StageData)
   | { readonly type: "result"; readonly command: CommandName; readonly ok: boolean; readonly data: unknown }
   | { readonly type: "error"; readonly command: CommandName; readonly code: string; readonly message: string };
 
@@ -29,6 +39,7 @@ export interface JsonEvents {
   plan(data: unknown): void;
   progress(p: ProgressData): void;
   warning(message: string): void;
+  stage(s: StageData): void;
   result(ok: boolean, data: unknown): void;
   error(code: string, message: string): void;
 }
@@ -45,6 +56,7 @@ export function jsonEvents(host: CliHost, command: CommandName): JsonEvents {
     plan: (data) => emit({ type: "plan", command, data }),
     progress: (p) => emit({ type: "progress", command, tensorsDone: p.tensorsDone, tensorsTotal: p.tensorsTotal, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, tensor: p.tensor }),
     warning: (message) => emit({ type: "warning", command, message }),
+    stage: (s) => emit({ type: "stage", command, name: s.name, out: s.out, status: s.status }),
     result: (ok, data) => emit({ type: "result", command, ok, data }),
     error: (code, message) => emit({ type: "error", command, code, message }),
   };

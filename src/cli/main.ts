@@ -35,8 +35,8 @@ Commands:
   help [COMMAND]         show help
   version                print the version
 
-Run "amalgam <command> --help" for a command's options; --json on merge, assemble and the
-inspection commands prints newline-delimited JSON events instead of text.
+Run "amalgam <command> --help" for a command's options; --json on any command but help and
+version prints newline-delimited JSON events on stdout instead of text.
 `;
 
 /** The inspection commands (issue 9) and the companion tools (issue 7). */

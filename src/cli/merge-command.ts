@@ -1,18 +1,20 @@
 // `amalgam merge CONFIG OUT_DIR`: mergekit-yaml's command line.
-import { parseMergeConfig } from "../config/parse-config.ts";
 import { merge } from "../executor/merge.ts";
 import { DEVICE_CHOICES } from "../gpu/gpu-merge.ts";
 import type { DeviceChoice } from "../gpu/gpu-merge.ts";
 import { AmalgamError } from "../errors.ts";
-import { formatHelp, parseArgs, parseSize } from "./args.ts";
+import { formatHelp, parseSize } from "./args.ts";
 import type { FlagSpec, ParsedArgs } from "./args.ts";
+import { HELP_FLAG, jsonFlag, parseSeed, parseThreads } from "./common-flags.ts";
 import type { CliHost } from "./host.ts";
-import { fmtBytes, progressLine } from "./progress.ts";
+import { fmtBytes } from "./progress.ts";
+import { progressBar } from "./progress-bar.ts";
 import { stagingName } from "../output/output-dir.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import { planSummaryText, summarizePlan } from "../inspect/plan-summary.ts";
-import { jsonEvents, withJsonErrors } from "./json-events.ts";
 import type { JsonEvents } from "./json-events.ts";
+import { readConfig } from "./read-config.ts";
+import { runCommand } from "./run-command.ts";
 
 const IGNORED = "means nothing in Amalgam (accepted for MergeKit compatibility)";
 
@@ -30,8 +32,8 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "overwrite", kind: "boolean", negatable: true, default: false, help: "write into a non-empty OUT_DIR (files of the same names are replaced, others left)" },
   { name: "resume", kind: "boolean", negatable: true, default: true, help: "resume an interrupted run of the same merge into OUT_DIR: verified finished shards are kept (default on)" },
   { name: "dry-run", kind: "boolean", default: false, help: "print the plan summary (models, output size, shards) and exit without merging" },
-  { name: "json", kind: "boolean", default: false, help: "newline-delimited JSON events on stdout (plan, progress, warning, result)" },
-  { name: "help", short: "h", kind: "boolean", default: false, help: "show this help" },
+  jsonFlag("plan, progress, warning, result"),
+  HELP_FLAG,
   { name: "lazy-unpickle", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are always read lazily" },
   { name: "clone-tensors", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: tensors are never shared" },
   { name: "low-cpu-memory", kind: "boolean", negatable: true, ignoredNote: IGNORED, help: "ignored: memory is always bounded by the tensors in flight" },
@@ -58,13 +60,7 @@ export const MERGE_HELP = formatHelp(
 );
 
 export async function mergeCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, MERGE_FLAGS, "merge");
-  if (args.flags["help"]) {
-    host.stdout(MERGE_HELP);
-    return 0;
-  }
-  const events = args.flags["json"] ? jsonEvents(host, "merge") : undefined;
-  return withJsonErrors(events, () => runMerge(args, host, events));
+  return runCommand({ name: "merge", flags: MERGE_FLAGS, help: MERGE_HELP }, argv, host, (args, events) => runMerge(args, host, events));
 }
 
 async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | undefined): Promise<number> {
@@ -76,30 +72,15 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
   const verbose = (args.flags["verbose"] as number) ?? 0;
   for (const n of args.notes) events ? events.warning(n) : host.stderr(`${n}\n`);
   const outShardSize = parseSize(String(args.flags["out-shard-size"]), "--out-shard-size");
-  let randomSeed: number | undefined;
-  if (args.flags["random-seed"] !== undefined) {
-    randomSeed = Number(args.flags["random-seed"]);
-    if (!Number.isSafeInteger(randomSeed) || randomSeed < 0) throw new AmalgamError("E_ARGS", `--random-seed: expected a non-negative integer, got "${String(args.flags["random-seed"])}"`);
-  }
+  const randomSeed = parseSeed(args);
   let part: { index: number; count: number } | undefined;
   if (args.flags["shard"] !== undefined) {
     const m = /^(\d+)\/(\d+)$/.exec(String(args.flags["shard"]));
     if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new AmalgamError("E_ARGS", `--shard: expected I/N with 1 <= I <= N (e.g. 2/4), got "${String(args.flags["shard"])}"`);
     part = { index: Number(m[1]), count: Number(m[2]) };
   }
-  let text: string;
-  try {
-    text = await host.readTextFile(configPath);
-  } catch (e) {
-    throw new AmalgamError("E_ARGS", `cannot read config ${configPath}: ${(e as Error).message}`);
-  }
-  const config = parseMergeConfig(text, configPath);
-  const threadsArg = args.flags["threads"] ?? args.flags["num-threads"];
-  let threads = host.defaultThreads;
-  if (threadsArg !== undefined) {
-    threads = Number(threadsArg);
-    if (!Number.isSafeInteger(threads) || threads < 1 || threads > 256) throw new AmalgamError("E_ARGS", `--threads: expected an integer from 1 to 256, got "${String(threadsArg)}"`);
-  }
+  const config = await readConfig(host, configPath);
+  const threads = parseThreads(args, host.defaultThreads);
   const { device, note: deviceNote } = parseDevice(String(args.flags["device"]));
   if (deviceNote) events ? events.warning(deviceNote) : host.stderr(`${deviceNote}\n`);
   let plan: Awaited<ReturnType<typeof buildPlan>> | undefined;
@@ -123,8 +104,7 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
   const module = await host.loadKernelModule(useWorkers);
   const sink = await host.createSink(outDir, { staging: stagingName(part ?? "merge") });
   const start = host.now();
-  const showBar = !quiet && host.stderrIsTTY;
-  let lastDraw = 0;
+  const bar = progressBar(host, !quiet && host.stderrIsTTY);
   const result = await merge(config, {
     resolveModel: host.resolveModel,
     sink,
@@ -149,18 +129,14 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
       if (events) events.warning(m);
       else if (!quiet) host.stderr(`${m}\n`);
     },
-    onWarning: (m) => (events ? events.warning(m) : host.stderr(`${showBar ? "\r\x1b[K" : ""}warning: ${m}\n`)),
+    onWarning: (m) => (events ? events.warning(m) : host.stderr(`${bar.clearLine()}warning: ${m}\n`)),
     onProgress: (p) => {
       events?.progress(p);
       if (verbose >= 2) host.stderr(`merged ${p.tensor}\n`);
-      if (!showBar) return;
-      const now = host.now();
-      if (now - lastDraw < 100 && p.tensorsDone < p.tensorsTotal) return;
-      lastDraw = now;
-      host.stderr(`\r\x1b[K${progressLine(p, (now - start) / 1000, host.stderrColumns)}`);
+      bar.draw(p);
     },
   });
-  if (showBar) host.stderr("\n");
+  bar.end();
   const secs = (host.now() - start) / 1000;
   events?.result(true, { dryRun: false, out: outDir, files: result.files, seconds: secs, threads: result.threads, peakKernelBytes: result.peakKernelBytes });
   if (!quiet) {

@@ -2,10 +2,14 @@
 import { AmalgamError } from "../errors.ts";
 import { buildMoe } from "../moe/build-moe.ts";
 import { parseMoeConfig } from "../moe/moe-config.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
-import { COMPANION_MERGE_FLAGS, HELP_FLAG, readConfigText, runOptions } from "./companion-flags.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
+import { COMPANION_MERGE_FLAGS, runOptions } from "./companion-flags.ts";
+import { readConfigText } from "./read-config.ts";
+import { moeResultData } from "./companion-results.ts";
 import type { CliHost } from "./host.ts";
+import { runCommand } from "./run-command.ts";
 import { fmtBytes } from "./progress.ts";
 
 const HIDDEN_ONLY = "only matters for gate_mode hidden, which Amalgam does not support";
@@ -15,6 +19,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "load-in-4bit", kind: "boolean", default: false, ignoredNote: HIDDEN_ONLY, help: "ignored (hidden-state gates only)" },
   { name: "load-in-8bit", kind: "boolean", default: false, ignoredNote: HIDDEN_ONLY, help: "ignored (hidden-state gates only)" },
   ...COMPANION_MERGE_FLAGS,
+  jsonFlag("progress per tensor, warning, result"),
   HELP_FLAG,
 ];
 
@@ -47,28 +52,27 @@ OUT_DIR gets the safetensors, config.json, the base model's tokenizer and mergek
 );
 
 export async function moeCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "moe");
-  if (args.flags["help"]) {
-    host.stdout(MOE_HELP);
+  return runCommand({ name: "moe", flags: FLAGS, help: MOE_HELP }, argv, host, async (args, events) => {
+    if (args.positionals.length !== 2) throw new AmalgamError("E_ARGS", `moe: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam moe --help"`);
+    const [configPath, outDir] = args.positionals as [string, string];
+    const config = parseMoeConfig(await readConfigText(host, configPath), configPath);
+    const run = await runOptions(args, host, "moe", events);
+    const start = host.now();
+    const r = await buildMoe(config, {
+      ...run.merge,
+      kernels: run.merge.kernels as WebAssembly.Module,
+      resolveModel: host.resolveModel,
+      sink: await host.createSink(outDir),
+      outputName: host.baseName(outDir),
+      allowAllSame: args.flags["i-understand-this-is-not-useful-without-training"] === true,
+    });
+    run.endBar();
+    const seconds = (host.now() - start) / 1000;
+    events?.result(true, moeResultData(outDir, r, seconds));
+    if (!run.quiet) {
+      host.stderr(`built a ${r.architecture} model with ${r.experts} expert(s)${r.sharedExperts ? ` and ${r.sharedExperts} shared` : ""}: ${r.plan.tensors.length} tensors (${fmtBytes(r.plan.totalBytes)}) in ${outDir} in ${seconds.toFixed(2)} s\n`);
+      if (run.verbose >= 1) host.stderr(`files: ${r.files.join(", ")}\n`);
+    }
     return 0;
-  }
-  if (args.positionals.length !== 2) throw new AmalgamError("E_ARGS", `moe: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam moe --help"`);
-  const [configPath, outDir] = args.positionals as [string, string];
-  const config = parseMoeConfig(await readConfigText(host, configPath), configPath);
-  const run = await runOptions(args, host, "moe");
-  const start = host.now();
-  const r = await buildMoe(config, {
-    ...run.merge,
-    kernels: run.merge.kernels as WebAssembly.Module,
-    resolveModel: host.resolveModel,
-    sink: await host.createSink(outDir),
-    outputName: host.baseName(outDir),
-    allowAllSame: args.flags["i-understand-this-is-not-useful-without-training"] === true,
   });
-  run.endBar();
-  if (!run.quiet) {
-    host.stderr(`built a ${r.architecture} model with ${r.experts} expert(s)${r.sharedExperts ? ` and ${r.sharedExperts} shared` : ""}: ${r.plan.tensors.length} tensors (${fmtBytes(r.plan.totalBytes)}) in ${outDir} in ${((host.now() - start) / 1000).toFixed(2)} s\n`);
-    if (run.verbose >= 1) host.stderr(`files: ${r.files.join(", ")}\n`);
-  }
-  return 0;
 }

@@ -3,10 +3,15 @@
 import { AmalgamError } from "../errors.ts";
 import { parseMultiConfig, stageLabel } from "../multi/multi-config.ts";
 import { runMulti } from "../multi/run-multi.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
-import { COMPANION_MERGE_FLAGS, HELP_FLAG, readConfigText, runOptions } from "./companion-flags.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
+import { COMPANION_MERGE_FLAGS, runOptions } from "./companion-flags.ts";
+import { readConfigText } from "./read-config.ts";
+import { mergeRunData } from "./companion-results.ts";
+import type { MultiStageData } from "./companion-results.ts";
 import type { CliHost } from "./host.ts";
+import { runCommand } from "./run-command.ts";
 import { fmtBytes } from "./progress.ts";
 
 const FLAGS: readonly FlagSpec[] = [
@@ -15,6 +20,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "lazy", kind: "boolean", negatable: true, default: true, help: "skip merges whose output already has config.json and weights (default on)" },
   { name: "single-pass", kind: "boolean", negatable: true, default: false, help: "evaluate intermediate merges tensor by tensor in memory instead of writing them" },
   ...COMPANION_MERGE_FLAGS,
+  jsonFlag("stage start/merged/skipped, progress per tensor, warning, result"),
   HELP_FLAG,
 ];
 
@@ -41,42 +47,46 @@ same bytes a staged run produces.`,
 );
 
 export async function multiCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "multi");
-  if (args.flags["help"]) {
-    host.stdout(MULTI_HELP);
+  return runCommand({ name: "multi", flags: FLAGS, help: MULTI_HELP }, argv, host, async (args, events) => {
+    if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `multi: expected CONFIG, got ${args.positionals.length} argument(s); see "amalgam multi --help"`);
+    const intermediateDir = args.flags["intermediate-dir"];
+    if (typeof intermediateDir !== "string" || !intermediateDir) throw new AmalgamError("E_ARGS", `multi: --intermediate-dir (-I) is required; see "amalgam multi --help"`);
+    const outPath = typeof args.flags["out-path"] === "string" ? args.flags["out-path"] : undefined;
+    const configPath = args.positionals[0]!;
+    const multi = parseMultiConfig(await readConfigText(host, configPath), configPath, intermediateDir, host.joinPath);
+    const run = await runOptions(args, host, "multi", events);
+    const start = host.now();
+    const stages: MultiStageData[] = [];
+    const result = await runMulti(multi, {
+      resolveModel: host.resolveModel,
+      createSink: (d) => host.createSink(d),
+      listDir: (d) => host.listDir(d),
+      joinPath: host.joinPath,
+      baseName: host.baseName,
+      intermediateDir,
+      outPath,
+      lazy: args.flags["lazy"] !== false,
+      singlePass: args.flags["single-pass"] === true,
+      merge: run.merge,
+      onStage: (e) => {
+        const name = e.stage.name ?? null;
+        events?.stage({ name, out: e.outDir, status: e.status });
+        if (e.status === "skipped") stages.push({ name, status: "skipped", out: e.outDir });
+        else if (e.status === "merged") stages.push({ name, status: "merged", evaluated: e.evaluated ?? [], ...mergeRunData(e.outDir, e.result!) });
+        if (run.quiet) return;
+        if (e.status === "skipped") {
+          host.stderr(`skipped ${stageLabel(e.stage)}: ${e.outDir} already has a model (--no-lazy merges it again)\n`);
+        } else if (e.status === "merged") {
+          run.endBar();
+          const p = e.result!.plan;
+          const via = e.evaluated?.length ? ` (evaluated on the fly: ${e.evaluated.map((n) => `"${n}"`).join(", ")})` : "";
+          host.stderr(`merged ${stageLabel(e.stage)}: ${p.tensors.length} tensors (${fmtBytes(p.totalBytes)}) with ${p.method.name} into ${e.outDir}${via}\n`);
+        }
+      },
+    });
+    const seconds = (host.now() - start) / 1000;
+    events?.result(true, { out: outPath ?? null, intermediateDir, singlePass: args.flags["single-pass"] === true, stages, seconds });
+    if (!run.quiet) host.stderr(`${result.written.length} merge(s) written, ${result.skipped.length} skipped, in ${seconds.toFixed(2)} s\n`);
     return 0;
-  }
-  if (args.positionals.length !== 1) throw new AmalgamError("E_ARGS", `multi: expected CONFIG, got ${args.positionals.length} argument(s); see "amalgam multi --help"`);
-  const intermediateDir = args.flags["intermediate-dir"];
-  if (typeof intermediateDir !== "string" || !intermediateDir) throw new AmalgamError("E_ARGS", `multi: --intermediate-dir (-I) is required; see "amalgam multi --help"`);
-  const outPath = typeof args.flags["out-path"] === "string" ? args.flags["out-path"] : undefined;
-  const configPath = args.positionals[0]!;
-  const multi = parseMultiConfig(await readConfigText(host, configPath), configPath, intermediateDir, host.joinPath);
-  const run = await runOptions(args, host, "multi");
-  const start = host.now();
-  const result = await runMulti(multi, {
-    resolveModel: host.resolveModel,
-    createSink: (d) => host.createSink(d),
-    listDir: (d) => host.listDir(d),
-    joinPath: host.joinPath,
-    baseName: host.baseName,
-    intermediateDir,
-    outPath,
-    lazy: args.flags["lazy"] !== false,
-    singlePass: args.flags["single-pass"] === true,
-    merge: run.merge,
-    onStage: (e) => {
-      if (run.quiet) return;
-      if (e.status === "skipped") {
-        host.stderr(`skipped ${stageLabel(e.stage)}: ${e.outDir} already has a model (--no-lazy merges it again)\n`);
-      } else if (e.status === "merged") {
-        run.endBar();
-        const p = e.result!.plan;
-        const via = e.evaluated?.length ? ` (evaluated on the fly: ${e.evaluated.map((n) => `"${n}"`).join(", ")})` : "";
-        host.stderr(`merged ${stageLabel(e.stage)}: ${p.tensors.length} tensors (${fmtBytes(p.totalBytes)}) with ${p.method.name} into ${e.outDir}${via}\n`);
-      }
-    },
   });
-  if (!run.quiet) host.stderr(`${result.written.length} merge(s) written, ${result.skipped.length} skipped, in ${((host.now() - start) / 1000).toFixed(2)} s\n`);
-  return 0;
 }

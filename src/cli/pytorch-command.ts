@@ -4,16 +4,21 @@ import { merge } from "../executor/merge.ts";
 import { AmalgamError } from "../errors.ts";
 import { buildRawPlan } from "../pytorch/raw-plan.ts";
 import type { MissingTensors } from "../pytorch/raw-plan.ts";
-import { formatHelp, parseArgs } from "./args.ts";
+import { formatHelp } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
-import { COMPANION_MERGE_FLAGS, HELP_FLAG, readConfigText, runOptions } from "./companion-flags.ts";
+import { HELP_FLAG, jsonFlag } from "./common-flags.ts";
+import { COMPANION_MERGE_FLAGS, runOptions } from "./companion-flags.ts";
+import { readConfigText } from "./read-config.ts";
+import { mergeRunData } from "./companion-results.ts";
 import type { CliHost } from "./host.ts";
+import { runCommand } from "./run-command.ts";
 import { fmtBytes } from "./progress.ts";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "tensor-intersection", short: "i", kind: "boolean", default: false, help: "only merge tensors that every input has (others are left out)" },
   { name: "tensor-union", short: "u", kind: "boolean", default: false, help: "merge every tensor any input has, from the inputs that have it" },
   ...COMPANION_MERGE_FLAGS,
+  jsonFlag("progress per tensor, warning, result"),
   HELP_FLAG,
 ];
 
@@ -39,28 +44,27 @@ top-level value or the default); --fix-quirks uses the 0.`,
 );
 
 export async function pytorchCommand(argv: readonly string[], host: CliHost): Promise<number> {
-  const args = parseArgs(argv, FLAGS, "pytorch");
-  if (args.flags["help"]) {
-    host.stdout(PYTORCH_HELP);
+  return runCommand({ name: "pytorch", flags: FLAGS, help: PYTORCH_HELP }, argv, host, async (args, events) => {
+    if (args.positionals.length !== 2) {
+      throw new AmalgamError("E_ARGS", `pytorch: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam pytorch --help"`);
+    }
+    const [configPath, outDir] = args.positionals as [string, string];
+    const run = await runOptions(args, host, "pytorch", events);
+    const inter = args.flags["tensor-intersection"] === true;
+    const union = args.flags["tensor-union"] === true;
+    if (inter && union) run.warn("both -i and -u given: -i wins, as in MergeKit");
+    const missing: MissingTensors = inter ? "intersection" : union ? "union" : "error";
+    const config = parseMergeConfig(await readConfigText(host, configPath), configPath);
+    const plan = await buildRawPlan(config, { resolveModel: host.resolveModel, outShardSize: run.merge.outShardSize, missing, fixQuirks: run.merge.fixQuirks });
+    const start = host.now();
+    const result = await merge(config, { ...run.merge, plan, modelFiles: false, resolveModel: host.resolveModel, sink: await host.createSink(outDir), outputName: host.baseName(outDir) });
+    run.endBar();
+    const seconds = (host.now() - start) / 1000;
+    events?.result(true, { ...mergeRunData(outDir, result), models: plan.models.length, seconds });
+    if (!run.quiet) {
+      host.stderr(`merged ${plan.tensors.length} tensors (${fmtBytes(plan.totalBytes)}) of ${plan.models.length} state dicts with ${plan.method.name} into ${outDir} in ${seconds.toFixed(2)} s\n`);
+      if (run.verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\n`);
+    }
     return 0;
-  }
-  if (args.positionals.length !== 2) {
-    throw new AmalgamError("E_ARGS", `pytorch: expected CONFIG and OUT_DIR, got ${args.positionals.length} argument(s); see "amalgam pytorch --help"`);
-  }
-  const [configPath, outDir] = args.positionals as [string, string];
-  const run = await runOptions(args, host, "pytorch");
-  const inter = args.flags["tensor-intersection"] === true;
-  const union = args.flags["tensor-union"] === true;
-  if (inter && union) run.warn("both -i and -u given: -i wins, as in MergeKit");
-  const missing: MissingTensors = inter ? "intersection" : union ? "union" : "error";
-  const config = parseMergeConfig(await readConfigText(host, configPath), configPath);
-  const plan = await buildRawPlan(config, { resolveModel: host.resolveModel, outShardSize: run.merge.outShardSize, missing, fixQuirks: run.merge.fixQuirks });
-  const start = host.now();
-  const result = await merge(config, { ...run.merge, plan, modelFiles: false, resolveModel: host.resolveModel, sink: await host.createSink(outDir), outputName: host.baseName(outDir) });
-  run.endBar();
-  if (!run.quiet) {
-    host.stderr(`merged ${plan.tensors.length} tensors (${fmtBytes(plan.totalBytes)}) of ${plan.models.length} state dicts with ${plan.method.name} into ${outDir} in ${((host.now() - start) / 1000).toFixed(2)} s\n`);
-    if (run.verbose >= 1) host.stderr(`files: ${result.files.join(", ")}\n`);
-  }
-  return 0;
+  });
 }

@@ -1,4 +1,4 @@
-// Reading and parsing the CONFIG argument of explain and check (as merge does).
+// Reading (and parsing) the CONFIG argument of a command; E_ARGS when the file cannot be read.
 import { parseMergeConfig } from "../config/parse-config.ts";
 import type { MergeConfig } from "../config/types.ts";
 import { AmalgamError } from "../errors.ts";

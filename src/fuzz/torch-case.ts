@@ -5,6 +5,7 @@
 // (methods, flags, sizes, offsets, names, the end record), then on the bytes.
 import { mutateBytes } from "./mutate-bytes.ts";
 import type { Rng } from "./rng.ts";
+import { writeStoredZip } from "./zip-writer.ts";
 
 export interface TorchTensorSpec {
   name: string;
@@ -101,56 +102,7 @@ export function renderTorch(g: TorchGenome): Uint8Array {
   if (z.offset) { const e = find(z.offset[0]); if (e) e.localOffset = z.offset[1]; }
   if (z.drop) { const i = entries.findIndex((e) => e.name.endsWith(z.drop!)); if (i >= 0) entries.splice(i, 1); }
   if (z.duplicate) { const e = find(z.duplicate); if (e) entries.push({ ...e }); }
-  return writeZip(entries, z.entriesDelta ?? 0, z.comment ?? 0);
-}
-
-function writeZip(entries: readonly ZipEntrySpec[], entriesDelta: number, comment: number): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = enc.encode(e.name);
-    const lh = new Uint8Array(30 + name.length);
-    const dv = new DataView(lh.buffer);
-    dv.setUint32(0, 0x04034b50, true);
-    dv.setUint16(4, 20, true);
-    dv.setUint16(6, e.flags, true);
-    dv.setUint16(8, e.method, true);
-    dv.setUint32(18, e.data.length, true);
-    dv.setUint32(22, e.data.length, true);
-    dv.setUint16(26, name.length, true);
-    lh.set(name, 30);
-    const ch = new Uint8Array(46 + name.length);
-    const cv = new DataView(ch.buffer);
-    cv.setUint32(0, 0x02014b50, true);
-    cv.setUint16(4, 20, true);
-    cv.setUint16(6, 20, true);
-    cv.setUint16(8, e.flags, true);
-    cv.setUint16(10, e.method, true);
-    cv.setUint32(20, (e.size ?? e.data.length) >>> 0, true);
-    cv.setUint32(24, (e.size ?? e.data.length) >>> 0, true);
-    cv.setUint16(28, name.length, true);
-    cv.setUint32(42, (e.localOffset ?? offset) >>> 0, true);
-    ch.set(name, 46);
-    parts.push(lh, e.data);
-    central.push(ch);
-    offset += lh.length + e.data.length;
-  }
-  const cdSize = central.reduce((a, c) => a + c.length, 0);
-  const eocd = new Uint8Array(22 + comment);
-  const ev = new DataView(eocd.buffer);
-  ev.setUint32(0, 0x06054b50, true);
-  const n = Math.max(0, Math.min(0xffff, entries.length + entriesDelta));
-  ev.setUint16(8, n, true);
-  ev.setUint16(10, n, true);
-  ev.setUint32(12, cdSize, true);
-  ev.setUint32(16, offset, true);
-  ev.setUint16(20, comment, true);
-  const all = [...parts, ...central, eocd];
-  const out = new Uint8Array(all.reduce((a, c) => a + c.length, 0));
-  let at = 0;
-  for (const c of all) { out.set(c, at); at += c.length; }
-  return out;
+  return writeStoredZip(entries, { entriesDelta: z.entriesDelta ?? 0, comment: z.comment ?? 0 });
 }
 
 /** A valid checkpoint: a few tensors over shared or own storages, contiguous, in bounds. */

@@ -7,11 +7,13 @@ import { AmalgamError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import type { ModelFiles, ModelTensor } from "../io/model-files.ts";
 import { SAFETENSORS_INDEX } from "../io/model-files.ts";
+import { DEFAULT_JSON_LIMITS, parseBoundedJsonObject } from "../io/bounded-json.ts";
 import { numel, readSafetensorsHeader } from "../io/safetensors-header.ts";
 import { layoutFile, tensorBytes } from "../io/safetensors-writer.ts";
 import type { TensorSpec } from "../io/safetensors-writer.ts";
 import { writeWhole } from "../io/storage.ts";
 import type { OutputSink } from "../io/storage.ts";
+import { pythonJson } from "../output/python-json.ts";
 import { MAX_SIDE_FILE_BYTES } from "../output/side-files.ts";
 import { DEFAULT_SHARD_BYTES } from "../plan/build-plan.ts";
 
@@ -62,16 +64,17 @@ export function filesToCopy(names: readonly string[]): string[] {
 
 /**
  * config.json with every `torch_dtype` / `dtype` value set to `dtype`, edited in the text so the rest
- * of the file stays byte for byte (Python's `0.0` would become `0` through JSON.parse); `torch_dtype`
- * is added when neither key is there.
+ * of the file stays byte for byte; `torch_dtype` is added when neither key is there (the file is
+ * then written again in its key order, its numbers as they were: python-json.ts).
  */
 export function convertedConfig(text: string, dtype: DType): string {
   const name = DTYPES[dtype].torch;
   const re = /("(?:torch_dtype|dtype)"\s*:\s*)(?:"[^"\\]*"|null)/g;
   if (re.test(text)) return text.replace(re, (_m, key: string) => `${key}${JSON.stringify(name)}`);
-  const cfg = JSON.parse(text) as Record<string, unknown>;
+  const numberTexts = new Map<string, string>();
+  const cfg = parseBoundedJsonObject(text, "config.json", "E_MODEL_CONFIG", DEFAULT_JSON_LIMITS, numberTexts);
   cfg["torch_dtype"] = name;
-  return JSON.stringify(cfg, null, 2) + "\n";
+  return pythonJson(cfg, { indent: 2, sortKeys: false, numberTexts }) + "\n";
 }
 
 /** Tensors in name order grouped into shards of at most `limit` bytes (the planner's rule). */

@@ -1,5 +1,6 @@
 // The JSON Schema (draft 2020-12 subset) of the `--json` events every command writes, one per line:
-// `start`, then `plan`, `progress`, `warning` as they happen, then `result` (or `error`). Apps that
+// `start`, then `plan`, `progress`, `warning` (and multi's `stage`) as they happen, then `result`
+// (or `error`). extract-lora's progress counts modules, with bytes 0. Apps that
 // embed Amalgam can validate against it; tests/cli/tools-json.test.ts checks every command's real
 // output against it, with additionalProperties false so the schema cannot drift from the code.
 
@@ -51,6 +52,9 @@ const diffStats = {
 };
 
 const shardRow = obj({ file: str, tensors: int, bytes: int });
+
+/** One merge of a companion command (companion-results.ts: MergeRunData). */
+const mergeRun = { out: str, method: str, tensors: int, bytes: int, files: arr(str), threads: int, peakKernelBytes: int };
 
 const defs: Record<string, JsonSchema> = {
   paramOrigin,
@@ -119,9 +123,26 @@ const defs: Record<string, JsonSchema> = {
   }),
   mergeResult: obj({ dryRun: bool, out: str, files: arr(str), seconds: num, threads: int, peakKernelBytes: int }),
   assembleResult: obj({ out: str, parts: int, files: arr(str) }),
+  multiResult: obj({
+    out: orNull(str), intermediateDir: str, singlePass: bool,
+    stages: arr({
+      oneOf: [
+        obj({ name: orNull(str), status: { const: "merged" }, evaluated: arr(str), ...mergeRun }),
+        obj({ name: orNull(str), status: { const: "skipped" }, out: str }),
+      ],
+    }),
+    seconds: num,
+  }, "the stages written or skipped, in the order they ran; name null is the final (unnamed) merge"),
+  pytorchResult: obj({ ...mergeRun, models: int, seconds: num }),
+  moeResult: obj({ ...mergeRun, architecture: str, experts: int, sharedExperts: int, seconds: num }),
+  extractLoraResult: obj({
+    out: str, files: arr(str),
+    modules: arr(obj({ module: str, action: { enum: ["lora", "save", "skip"] }, rank: orNull(int), reason: orNull(str) })),
+    modulesToSave: arr(str), seconds: num,
+  }),
 };
 
-const COMMANDS = ["merge", "assemble", "explain", "check", "inspect", "diff", "convert"] as const;
+const COMMANDS = ["merge", "assemble", "explain", "check", "inspect", "diff", "convert", "multi", "pytorch", "moe", "extract-lora"] as const;
 const command: JsonSchema = { enum: COMMANDS };
 const result = (cmd: string, data: string): JsonSchema => obj({ type: { const: "result" }, command: { const: cmd }, ok: bool, data: ref(data) });
 
@@ -134,6 +155,7 @@ export const JSON_EVENT_SCHEMA: JsonSchema = {
     obj({ type: { const: "plan" }, command: { enum: ["merge", "check"] }, data: ref("planSummary") }),
     obj({ type: { const: "progress" }, command, tensorsDone: int, tensorsTotal: int, bytesDone: int, bytesTotal: int, tensor: str }),
     obj({ type: { const: "warning" }, command, message: str }),
+    obj({ type: { const: "stage" }, command: { const: "multi" }, name: orNull(str), out: str, status: { enum: ["start", "merged", "skipped"] } }),
     result("merge", "mergeResult"),
     result("assemble", "assembleResult"),
     result("explain", "explainReport"),
@@ -141,6 +163,10 @@ export const JSON_EVENT_SCHEMA: JsonSchema = {
     result("inspect", "inspectReport"),
     result("diff", "diffReport"),
     result("convert", "convertReport"),
+    result("multi", "multiResult"),
+    result("pytorch", "pytorchResult"),
+    result("moe", "moeResult"),
+    result("extract-lora", "extractLoraResult"),
     obj({ type: { const: "error" }, command, code: str, message: str }),
   ],
 };

@@ -1,6 +1,8 @@
 // A strict JSON parser for untrusted files (safetensors headers, indexes, config.json): RFC 8259
 // grammar, named limits on size, nesting, keys and items, duplicate keys refused, and every failure
-// an AmalgamError naming the file, the position and the JSON path. Values are what JSON.parse gives.
+// an AmalgamError naming the file, the position and the JSON path. Values are what JSON.parse gives;
+// on request the text of every number is kept too, by JSON path, so that a file can be written back
+// with its numbers as they were (`10000.0` stays a float, as Python wrote it; see python-json.ts).
 import { AmalgamError } from "../errors.ts";
 import type { ErrorCode } from "../errors.ts";
 
@@ -43,9 +45,17 @@ function describeChar(text: string, at: number): string {
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
+/**
+ * The JSON path of member `key` of an object (or item `key` of an array) at path `parent`, as error
+ * messages and number texts name it: `["rope_scaling"]["factor"]`, `["layers"][0]`; the root is "".
+ */
+export function jsonPathKey(parent: string, key: string | number): string {
+  return `${parent}[${typeof key === "number" ? String(key) : JSON.stringify(key)}]`;
+}
+
 class Parser {
   pos = 0;
-  constructor(readonly text: string, readonly file: string, readonly code: ErrorCode, readonly limits: JsonLimits) {}
+  constructor(readonly text: string, readonly file: string, readonly code: ErrorCode, readonly limits: JsonLimits, readonly numberTexts: Map<string, string> | undefined) {}
 
   fail(message: string, at = this.pos, path = ""): never {
     throw new AmalgamError(this.code, `${this.file}: invalid JSON at ${lineCol(this.text, at)}${path ? ` (in ${path})` : ""}: ${message}`);
@@ -91,7 +101,7 @@ class Parser {
       if (this.text.charCodeAt(this.pos) !== 0x22) this.fail(`expected a key in quotes, found ${describeChar(this.text, this.pos)}`, this.pos, path);
       const keyAt = this.pos;
       const key = this.string(path);
-      const keyPath = `${path}[${JSON.stringify(key)}]`;
+      const keyPath = jsonPathKey(path, key);
       if (Object.hasOwn(out, key)) this.fail(`duplicate key ${JSON.stringify(key)}`, keyAt, path || "the top-level object");
       if (++n > this.limits.maxKeys) this.fail(`more than the limit of ${this.limits.maxKeys} keys in one object`, keyAt, path);
       this.ws();
@@ -117,7 +127,7 @@ class Parser {
     if (this.text.charCodeAt(this.pos) === 0x5d) { this.pos++; return out; }
     for (;;) {
       if (out.length >= this.limits.maxItems) this.fail(`more than the limit of ${this.limits.maxItems} items in one array`, this.pos, path);
-      out.push(this.value(depth, `${path}[${out.length}]`));
+      out.push(this.value(depth, jsonPathKey(path, out.length)));
       this.ws();
       const c = this.text.charCodeAt(this.pos);
       if (c === 0x2c) { this.pos++; continue; }
@@ -131,6 +141,7 @@ class Parser {
     const m = NUMBER.exec(this.text);
     if (!m) return this.fail(`malformed number`, this.pos, path);
     this.pos += m[0].length;
+    this.numberTexts?.set(path, m[0]);
     return Number(m[0]);
   }
 
@@ -191,9 +202,10 @@ class Parser {
 
 /**
  * Parses JSON text (or UTF-8 bytes, which must be valid UTF-8) from `file`; failures throw
- * AmalgamError(`code`) naming the file, the line and column, and the JSON path.
+ * AmalgamError(`code`) naming the file, the line and column, and the JSON path. `numberTexts`, when
+ * given, receives the text of every number by its path (jsonPathKey).
  */
-export function parseBoundedJson(input: string | Uint8Array, file: string, code: ErrorCode, limits: JsonLimits = DEFAULT_JSON_LIMITS): JsonValue {
+export function parseBoundedJson(input: string | Uint8Array, file: string, code: ErrorCode, limits: JsonLimits = DEFAULT_JSON_LIMITS, numberTexts?: Map<string, string>): JsonValue {
   const size = typeof input === "string" ? input.length : input.byteLength;
   if (size > limits.maxLength) throw new AmalgamError(code, `${file}: ${size} bytes of JSON, over the limit of ${limits.maxLength}`);
   let text: string;
@@ -205,7 +217,7 @@ export function parseBoundedJson(input: string | Uint8Array, file: string, code:
       throw new AmalgamError(code, `${file}: not valid UTF-8`);
     }
   }
-  const p = new Parser(text, file, code, limits);
+  const p = new Parser(text, file, code, limits, numberTexts);
   const v = p.value(0, "");
   p.ws();
   if (p.pos < text.length) p.fail(`unexpected ${describeChar(text, p.pos)} after the JSON value`);
@@ -213,8 +225,8 @@ export function parseBoundedJson(input: string | Uint8Array, file: string, code:
 }
 
 /** Parses JSON that must be an object (`what` names it in the message). */
-export function parseBoundedJsonObject(input: string | Uint8Array, file: string, code: ErrorCode, limits: JsonLimits = DEFAULT_JSON_LIMITS): { [key: string]: JsonValue } {
-  const v = parseBoundedJson(input, file, code, limits);
+export function parseBoundedJsonObject(input: string | Uint8Array, file: string, code: ErrorCode, limits: JsonLimits = DEFAULT_JSON_LIMITS, numberTexts?: Map<string, string>): { [key: string]: JsonValue } {
+  const v = parseBoundedJson(input, file, code, limits, numberTexts);
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new AmalgamError(code, `${file}: expected a JSON object at the top level, found ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`);
   return v;
 }

@@ -12,9 +12,10 @@ export const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Reads `name` from `dir` as a JSON object; the size is checked before anything is read. Syntax
- * and limit errors are E_MODEL_CONFIG "not valid JSON (where and why)".
+ * and limit errors are E_MODEL_CONFIG "not valid JSON (where and why)". `numberTexts` receives the
+ * text of every number by JSON path (parseBoundedJson).
  */
-export async function readJsonObject(dir: ModelDirectory, name: string, code: ErrorCode = "E_MODEL_CONFIG"): Promise<{ [key: string]: JsonValue }> {
+export async function readJsonObject(dir: ModelDirectory, name: string, code: ErrorCode = "E_MODEL_CONFIG", numberTexts?: Map<string, string>): Promise<{ [key: string]: JsonValue }> {
   const file = `${dir.ref}/${name}`;
   const src = await dir.open(name);
   if (src.size > MAX_JSON_FILE_BYTES) {
@@ -23,7 +24,7 @@ export async function readJsonObject(dir: ModelDirectory, name: string, code: Er
   const bytes = await readAll(src);
   let v: JsonValue;
   try {
-    v = parseBoundedJson(bytes, file, code, { ...DEFAULT_JSON_LIMITS, maxLength: MAX_JSON_FILE_BYTES });
+    v = parseBoundedJson(bytes, file, code, { ...DEFAULT_JSON_LIMITS, maxLength: MAX_JSON_FILE_BYTES }, numberTexts);
   } catch (e) {
     if (!(e instanceof AmalgamError)) throw e;
     throw new AmalgamError(code, `${file}: not valid JSON (${e.message.slice(file.length + 2)})`);

@@ -27,6 +27,11 @@ export interface ModelTensor extends TensorEntry {
 export interface ModelFiles {
   readonly dir: ModelDirectory;
   readonly config: Readonly<Record<string, unknown>>;
+  /**
+   * The text of every number in config.json by JSON path (jsonPathKey), so that the output's
+   * config.json writes them back as Python wrote them (`10000.0` stays a float).
+   */
+  readonly configNumbers?: ReadonlyMap<string, string>;
   readonly tensors: ReadonlyMap<string, ModelTensor>;
   /** Set when the model is this one file of `dir` (mergekit-pytorch inputs), not the whole directory. */
   readonly singleFile?: string;
@@ -84,7 +89,8 @@ export async function openModelFiles(dir: ModelDirectory): Promise<ModelFiles> {
   if (!(await dir.has("config.json"))) {
     throw new AmalgamError("E_MODEL_NOT_FOUND", `${dir.ref}: no config.json (is this a Hugging Face model directory?)`);
   }
-  const config = await readJsonObject(dir, "config.json");
+  const configNumbers = new Map<string, string>();
+  const config = await readJsonObject(dir, "config.json", "E_MODEL_CONFIG", configNumbers);
   const tensors = new Map<string, ModelTensor>();
   let files: string[];
   let weightMap: Record<string, unknown> | undefined;
@@ -115,5 +121,5 @@ export async function openModelFiles(dir: ModelDirectory): Promise<ModelFiles> {
       if (!tensors.has(name)) throw new AmalgamError("E_INDEX", `${dir.ref}/${indexName}: lists ${JSON.stringify(name)} in ${String(file)}, which does not contain it`);
     }
   }
-  return { dir, config, tensors };
+  return { dir, config, configNumbers, tensors };
 }

@@ -122,7 +122,7 @@ export function applyLora(files: ModelFiles, adapter: LoraAdapter, ref: string, 
     }
   }
   for (const [name, t] of adapter.saved) tensors.set(name, { ...t, name });
-  return { dir: joinedDir(files.dir, adapter.dir, ref), config: files.config, tensors };
+  return { dir: joinedDir(files.dir, adapter.dir, ref), config: files.config, configNumbers: files.configNumbers, tensors };
 }
 
 /** `files` with the adapter that `ref` names (`model+adapter`) applied; the adapter directory is resolved with `resolve`. */

@@ -20,6 +20,7 @@ import { ComputedSource } from "../lora/computed-source.ts";
 import { openModelRef } from "../lora/lora-model.ts";
 import { Serial } from "../lora/serial.ts";
 import { getMethod } from "../methods/registry.ts";
+import { pythonJson } from "../output/python-json.ts";
 import { tokenizerFilesToCopy, MAX_SIDE_FILE_BYTES } from "../output/side-files.ts";
 import { DEFAULT_SHARD_BYTES, planShards } from "../plan/build-plan.ts";
 import { inferStructure, layerWeightName, modelStructure, resolveLayout } from "../plan/structure.ts";
@@ -51,16 +52,6 @@ interface ExpertSource {
   readonly model: LoadedModel;
   /** Index of its noise stream. */
   readonly index: number;
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === "object") {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = sortKeys((v as Record<string, unknown>)[k]);
-    return out;
-  }
-  return v;
 }
 
 /** A model of tensors held in memory (routers, zero biases). */
@@ -330,6 +321,7 @@ function outputConfig(arch: MoeArchitecture, base: LoadedModel, experts: number,
     cfg["torch_dtype"] = DTYPES[dtype].torch;
     if (!arch.pythonJson) cfg["dtype"] = DTYPES[dtype].torch;
   }
-  return arch.pythonJson ? JSON.stringify(cfg, null, 4) : JSON.stringify(sortKeys(cfg), null, 2) + "\n";
+  const numberTexts = base.files.configNumbers;
+  return arch.pythonJson ? pythonJson(cfg, { indent: 4, sortKeys: false, numberTexts }) : pythonJson(cfg, { indent: 2, sortKeys: true, numberTexts }) + "\n";
 }
 

@@ -77,6 +77,71 @@ describe("--json events follow the schema", () => {
     expect(types(evs)).toEqual(["start", "progress", "result"]);
   });
 
+  it("multi: a stage event around each merge, progress, and the stages in the result; --lazy reruns skip", async () => {
+    const out = tempDir();
+    const argv = ["multi", "examples/multi.yml", "-I", join(out, "stages"), "--out-path", join(out, "final")];
+    const evs = await events(argv);
+    expect(types(evs)).toEqual(["start", "stage", "progress", "result"]);
+    const stages = evs.filter((e) => e["type"] === "stage").map((e) => `${String(e["name"])}:${String(e["status"])}`);
+    const r = evs[evs.length - 1]!["data"] as { out: string; singlePass: boolean; stages: { name: string | null; status: string; out: string; tensors: number; files: string[] }[] };
+    expect(r.out).toBe(join(out, "final"));
+    expect(r.singlePass).toBe(false);
+    expect(stages).toEqual(r.stages.flatMap((s) => [`${String(s.name)}:start`, `${String(s.name)}:merged`]));
+    expect(r.stages[r.stages.length - 1]).toMatchObject({ name: null, status: "merged", out: join(out, "final") });
+    for (const s of r.stages) expect(s.files).toContain("config.json");
+    expect(evs.filter((e) => e["type"] === "progress").length).toBe(r.stages.reduce((n, s) => n + s.tensors, 0));
+    const again = await events(argv);
+    expect(types(again)).toEqual(["start", "stage", "result"]);
+    expect((again[again.length - 1]!["data"] as { stages: { status: string }[] }).stages.every((s) => s.status === "skipped")).toBe(true);
+  });
+
+  it("pytorch: progress, warnings as events (nothing on stderr), the merge in the result", async () => {
+    const r = await cli(["pytorch", "examples/pytorch.yml", join(tempDir(), "raw"), "-i", "-u", "--json", "--lazy-unpickle"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+    const evs = r.events();
+    for (const e of evs) expect(validate(JSON_EVENT_SCHEMA, e)).toEqual([]);
+    expect(types(evs)).toEqual(["start", "warning", "progress", "result"]);
+    expect(evs.filter((e) => e["type"] === "warning").map((e) => e["message"])).toEqual([
+      expect.stringContaining("--lazy-unpickle"),
+      expect.stringContaining("-i wins"),
+    ]);
+    expect(r.result()).toMatchObject({ models: 2, method: "linear", files: ["model.safetensors"] });
+  });
+
+  it("moe: progress and the built model in the result", async () => {
+    const evs = await events(["moe", "examples/moe.yml", join(tempDir(), "moe")]);
+    expect(types(evs)).toEqual(["start", "progress", "result"]);
+    const r = evs[evs.length - 1]!["data"] as { architecture: string; experts: number; sharedExperts: number; files: string[] };
+    expect(r).toMatchObject({ architecture: "Mixtral", experts: 2, sharedExperts: 0 });
+    expect(r.files).toContain("config.json");
+  });
+
+  it("extract-lora: progress per module and every module's action and rank in the result", async () => {
+    const out = join(tempDir(), "lora");
+    const evs = await events(["extract-lora", "--model", join(EXAMPLES, "ft_dense"), "--base-model", join(EXAMPLES, "base"), "--out-path", out, "--max-rank", "4"]);
+    expect(types(evs)).toEqual(["start", "warning", "progress", "result"]);
+    expect(evs.filter((e) => e["type"] === "warning").map((e) => e["message"])).toContainEqual(expect.stringContaining("modules_to_save"));
+    const r = evs[evs.length - 1]!["data"] as { out: string; files: string[]; modules: { module: string; action: string; rank: number | null }[]; modulesToSave: string[] };
+    expect(r.out).toBe(out);
+    expect(r.files).toContain("adapter_model.safetensors");
+    const lora = r.modules.filter((m) => m.action === "lora");
+    expect(lora.length).toBeGreaterThan(0);
+    for (const m of lora) expect(m.rank).toBeLessThanOrEqual(4);
+    // modules_to_save holds last name components (as PEFT matches them)
+    expect(new Set(r.modules.filter((m) => m.action === "save").map((m) => m.module.split(".").pop()))).toEqual(new Set(r.modulesToSave));
+    expect(evs.filter((e) => e["type"] === "progress").length).toBe(r.modules.filter((m) => m.action !== "skip").length);
+  });
+
+  it("companion errors become an error event with the stable code", async () => {
+    const m = await events(["multi", "examples/multi.yml"], 1);
+    expect(m[m.length - 1]).toMatchObject({ type: "error", command: "multi", code: "E_ARGS" });
+    const p = await events(["pytorch", "no-such.yml", join(tempDir(), "x")], 1);
+    expect(p[p.length - 1]).toMatchObject({ type: "error", command: "pytorch", code: "E_ARGS" });
+    const e = await events(["extract-lora", "--model", join(EXAMPLES, "nope"), "--base-model", join(EXAMPLES, "base"), "--out-path", join(tempDir(), "l")], 1);
+    expect(e[e.length - 1]).toMatchObject({ type: "error", command: "extract-lora", code: "E_MODEL_NOT_FOUND" });
+  });
+
   it("errors become an error event with the stable code (and exit code 1)", async () => {
     const evs = await events(["explain", "no-such.yml"], 1);
     expect(evs[evs.length - 1]).toMatchObject({ type: "error", command: "explain", code: "E_ARGS" });

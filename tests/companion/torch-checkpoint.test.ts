@@ -12,7 +12,7 @@ import { fsResolver } from "../../runtimes/node/fs-model.ts";
 import { readTensors } from "../helpers/safetensors-read.ts";
 import { runMerge, tempDir } from "../helpers/run-merge.ts";
 import { f16BitsToF32 } from "../helpers/reference.ts";
-import { memorySource, pickleBytes, torchZip } from "./helpers/zip-writer.ts";
+import { memorySource, pickleBytes, torchZip } from "./helpers/torch-bytes.ts";
 import { startRangeServer } from "../helpers/range-server.ts";
 import { httpResolver } from "../../src/io/http-model.ts";
 
