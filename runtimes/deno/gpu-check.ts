@@ -142,7 +142,7 @@ async function checkConvert(g: GpuKernels, k: Kernels, n: number, tag: string): 
 }
 
 /** CPU method vs GPU method on the same inputs (values already in the working dtype). */
-async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number, dtype: DType, params: ParamValues[], global: ParamValues, baseIndex: number | undefined, data: Float32Array[], tag: string): Promise<void> {
+async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number, dtype: DType, params: ParamValues[], global: ParamValues, baseIndex: number | undefined, data: Float32Array[], tag: string, shape: readonly number[] = [n], fixQuirks = false): Promise<void> {
   k.reset();
   const mode = DTYPES[dtype].code;
   const rounded = data.map((v) => {
@@ -155,12 +155,21 @@ async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number,
   const inputs: MergeInput[] = rounded.map((v, i) => {
     const buf = k.allocF32(n);
     k.f32(buf).set(v);
-    return { buf, shape: [n], params: params[i]!, isBase: i === baseIndex, model: `m${i}` };
+    return { buf, shape, params: params[i]!, isBase: i === baseIndex, model: `m${i}` };
   });
   const common = {
-    tensor: "t", shape: [n], numel: n, dtype, mode, baseIndex, global, isEmbed: false, seed: 0,
-    modelIndices: data.map((_, i) => i), fixQuirks: false, warn: (m: string) => warnings.push(m), quirk: () => {},
+    tensor: "t", shape, numel: n, dtype, mode, baseIndex, global, isEmbed: false, seed: 0,
+    modelIndices: data.map((_, i) => i), fixQuirks, warn: (m: string) => warnings.push(m), quirk: () => {},
   };
+  const declined = GPU_METHODS[method]!.declines({
+    tensor: "t", shapes: data.map(() => shape), models: data.map((_, i) => `m${i}`), baseIndex, isEmbed: false,
+    global, params, chunkElements: g.chunkElements,
+  });
+  if (declined !== undefined) {
+    // the executor would merge this tensor on the CPU: the only case here is a DELLA row longer than a chunk
+    report(`${tag} ${method} ${dtype} ${JSON.stringify(shape)} declines (${declined})`, /DELLA row/.test(declined) && shape.slice(1).reduce((a, b) => a * b, shape.length < 2 ? n : 1) > g.chunkElements, declined);
+    return;
+  }
   const cpuCtx: MergeContext = { ...common, kernels: k, inputs };
   const out = getMethod(method).merge(cpuCtx);
   const want = f32Bytes(k, out);
@@ -168,13 +177,13 @@ async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number,
   const gpuInputs = rounded.map((v, i) => ({ tensor: uploadWorking(g, v), params: params[i]!, isBase: i === baseIndex, model: `m${i}` }));
   const gpuWarnings: string[] = [];
   const ctx: GpuMergeContext = { ...common, gpu: g, inputs: gpuInputs, warn: (m: string) => gpuWarnings.push(m) };
-  const res = GPU_METHODS[method]!.merge(ctx);
+  const res = await GPU_METHODS[method]!.merge(ctx);
   const got = await readWorking(g, res);
   for (const i of gpuInputs) releaseTensor(g, i.tensor);
   if (!gpuInputs.some((i) => i.tensor === res)) releaseTensor(g, res);
   let bad = got.flags ? `flags ${got.flags}` : sameBits(got.bytes, want);
   if (!bad && warnings.join("\n") !== gpuWarnings.join("\n")) bad = `warnings differ: ${JSON.stringify(warnings)} vs ${JSON.stringify(gpuWarnings)}`;
-  report(`${tag} ${method} ${dtype} n=${n} ${JSON.stringify(global)} ${JSON.stringify(params)}`, !bad, bad);
+  report(`${tag} ${method} ${dtype} ${JSON.stringify(shape)} ${JSON.stringify(global)} ${JSON.stringify(params)}`, !bad, bad);
 }
 
 async function checkSelect(g: GpuKernels, k: Kernels, x: Float32Array, lo: number, hi: number, tieDesc: boolean, tag: string): Promise<void> {
@@ -239,17 +248,27 @@ async function checkFlags(g: GpuKernels, tag: string): Promise<void> {
   }
 }
 
-/** A whole golden merge with --device gpu and tiny chunks (every tensor crosses chunk boundaries). */
-async function checkGolden(name: string, reference: string): Promise<void> {
+/**
+ * A whole golden merge with --device gpu and tiny chunks (every tensor crosses chunk boundaries),
+ * byte for byte against MergeKit's reference, or (`reference` undefined: random methods, whose
+ * draws differ from torch's) against the same merge with --device cpu.
+ */
+async function checkGolden(name: string, reference: string | undefined): Promise<void> {
   const golden = join(ROOT, "tests", "golden");
-  const out = join(mkdtempSync(join(tmpdir(), "amalgam-gpu-")), name);
-  const r = await merge(readFileSync(join(golden, "configs", `${name}.yml`), "utf8"), {
-    resolveModel: fsResolver(golden), sink: await FsOutputSink.create(out), kernels: await loadKernelModule(),
-    outputName: name, device: "gpu", gpuChunkElements: SEGMENT,
-  });
-  const same = readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(golden, reference, name, "model.safetensors")));
+  const config = readFileSync(join(golden, "configs", `${name}.yml`), "utf8");
+  const run = async (device: "cpu" | "gpu") => {
+    const out = join(mkdtempSync(join(tmpdir(), "amalgam-gpu-")), name);
+    const r = await merge(config, {
+      resolveModel: fsResolver(golden), sink: await FsOutputSink.create(out), kernels: await loadKernelModule(),
+      outputName: name, device, gpuChunkElements: SEGMENT,
+    });
+    return { r, bytes: readFileSync(join(out, "model.safetensors")) };
+  };
+  const { r, bytes } = await run("gpu");
+  const want = reference ? readFileSync(join(golden, reference, name, "model.safetensors")) : (await run("cpu")).bytes;
+  const same = bytes.equals(want);
   const onGpu = r.gpu?.tensors ?? 0;
-  report(`golden ${name} with --device gpu, ${SEGMENT}-element chunks`, same && onGpu === r.plan.tensors.length, `${onGpu}/${r.plan.tensors.length} tensors on the GPU, ${same ? "same bytes" : "DIFFERENT bytes"}`);
+  report(`golden ${name} with --device gpu, ${SEGMENT}-element chunks, vs ${reference ?? "--device cpu"}`, same && onGpu === r.plan.tensors.length, `${onGpu}/${r.plan.tensors.length} tensors on the GPU, ${same ? "same bytes" : "DIFFERENT bytes"}`);
 }
 
 async function main(): Promise<void> {
@@ -305,9 +324,43 @@ async function main(): Promise<void> {
   }
   await checkMethod(small, k, "ties", 40, "BF16", [{}, { weight: 0.5, density: 0.01 }], { normalize: 1 }, 0, [values(40, 1), values(40, 2)], "small");
 
+  // the rest of the family: breadcrumbs (ascending ties, the gamma-zero quirk), DARE and DELLA
+  // (the generator on the GPU), L1 rescale (exact norms read back), DELLA's rows
+  for (const dtype of DTYPE_LIST) {
+    for (const [n, shape] of [[5, [5]], [4097, [4097]], [12289, [12289]], [12288, [96, 128]], [12288, [16, 96, 8]], [9000, [9, 1000]]] as const) {
+      const g = small;
+      const d = [values(n, 21), values(n, 22), values(n, 23), values(n, 24)];
+      const q = quantized(n, 9, 5);
+      const near = [d[0]!, d[0]!.map((v, i) => v + d[1]![i]! * 0.01), d[0]!.map((v, i) => v - d[2]![i]! * 0.02), d[0]!.map((v, i) => v + q[i]! * 0.5)];
+      const sh = shape as readonly number[];
+      const bc = [{}, { weight: 0.5, density: 0.8, gamma: 0.05 }, { weight: 0.3, density: 0.9, gamma: 0.02 }, { weight: 0.2, density: 0.7, gamma: 0.01 }];
+      await checkMethod(g, k, "breadcrumbs", n, dtype, bc, { normalize: 0, lambda: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "breadcrumbs_ties", n, dtype, bc, { normalize: 1, lambda: 1.2, rescale: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "breadcrumbs", n, dtype, [{}, { weight: 0.5, density: 0.8, gamma: 0.0001 }], { normalize: 0 }, 0, near.slice(0, 2), "chunked", sh, true);
+      const dare = [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }, { weight: 0.2, density: 0.3 }];
+      await checkMethod(g, k, "dare_linear", n, dtype, dare, { normalize: 0, rescale: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "dare_ties", n, dtype, dare, { normalize: 0, rescale: 1, lambda: 0.9 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "dare_ties", n, dtype, dare, { normalize: 1, rescale: 0 }, 0, near, "chunked", sh);
+      const della = [{}, { weight: 0.5, density: 0.5, epsilon: 0.1 }, { weight: 0.3, density: 0.7, epsilon: 0.15 }, { weight: 0.2, density: 0.4, epsilon: 0.2 }];
+      await checkMethod(g, k, "della", n, dtype, della, { normalize: 1, rescale: 1, lambda: 1.1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "della_linear", n, dtype, della, { normalize: 0, rescale: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "della_linear", n, dtype, della, { normalize: 0, rescale: 0 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "ties", n, dtype, [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }], { normalize: 1, rescale: 1 }, 0, near.slice(0, 3), "chunked", sh);
+    }
+    const n = MEDIUM + 5;
+    const d = [values(n, 31), values(n, 32), values(n, 33)];
+    const near = [d[0]!, d[0]!.map((v, i) => v + d[1]![i]! * 0.01), d[0]!.map((v, i) => v - d[2]![i]! * 0.02)];
+    await checkMethod(big, k, "dare_ties", n, dtype, [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }], { normalize: 0, rescale: 1 }, 0, near, "medium");
+    await checkMethod(big, k, "breadcrumbs_ties", n, dtype, [{}, { weight: 0.5, density: 0.8, gamma: 0.05 }, { weight: 0.3, density: 0.9, gamma: 0.02 }], { normalize: 0 }, 0, near, "medium");
+    await checkMethod(big, k, "della", n - 5, dtype, [{}, { weight: 0.5, density: 0.5, epsilon: 0.1 }, { weight: 0.3, density: 0.7, epsilon: 0.15 }], { normalize: 1, rescale: 1 }, 0, near.map((v) => v.subarray(0, n - 5)), "medium", [(n - 5) / 512, 512]);
+  }
+
   await checkGolden("linear", "reference");
   await checkGolden("task_arithmetic", "reference");
   await checkGolden("ties", "reference-stable");
+  await checkGolden("breadcrumbs", "reference-stable");
+  await checkGolden("breadcrumbs_ties", "reference-stable");
+  for (const name of ["dare_linear", "dare_ties", "della", "della_linear"]) await checkGolden(name, undefined);
 
   const failed = results.filter((r) => !r.ok);
   console.log(JSON.stringify({ adapter: big.adapter, probe, passed: results.length - failed.length, failed: failed.length, failures: failed.slice(0, 20) }));
