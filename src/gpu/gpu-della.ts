@@ -7,6 +7,7 @@ import { toDType } from "../kernels/scalar.ts";
 import type { GpuBufferLike } from "./webgpu-types.ts";
 import type { GpuKernels } from "./gpu-kernels.ts";
 import type { GpuTensor } from "./gpu-tensor.ts";
+import { WORKGROUP_SIZE } from "./wgsl-common.ts";
 
 /** Rows of MergeKit's per-row ranking (dim 1; a 1-D tensor is one row), as sparsify.ts rowLayout. */
 export function dellaRows(shape: readonly number[], n: number): { rowLen: number; inner: number } {
@@ -38,9 +39,14 @@ export function dellaTable(rowLen: number, low: number, eps: number, work: DType
 /** Writes each element's rank in its row into `ranks` (one u32 buffer per chunk of `x`). */
 export function dellaRanks(g: GpuKernels, x: GpuTensor, rowLen: number, inner: number, ranks: readonly GpuBufferLike[]): void {
   const cs = x.chunks;
+  const span = rowLen * inner;
+  const tiles = Math.ceil(rowLen / WORKGROUP_SIZE);
   cs.forEach((c, i) => {
     const prev = cs[i - 1]?.buf ?? c.buf;
     const next = cs[i + 1]?.buf ?? c.buf;
-    g.dispatch("della_rank", c, { u: [rowLen, inner, g.chunkElements] }, [prev, c.buf, next, ranks[i]!]);
+    const oLo = Math.floor(c.base / span);
+    const oHi = Math.floor((c.base + c.n - 1) / span);
+    const items = (oHi - oLo + 1) * inner * tiles;
+    g.dispatch("della_rank", c, { u: [rowLen, inner, g.chunkElements, oLo, items] }, [prev, c.buf, next, ranks[i]!], false, items * WORKGROUP_SIZE);
   });
 }

@@ -65,9 +65,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
 /**
  * della_rank: rank[i] = the rank of x[i] in its row. The tensor is [outer, rowLen, inner] with rows
  * along the middle dim; P.u0 = rowLen, P.u1 = inner, P.u2 = the full chunk size (every chunk but
- * the last has it). A row spans at most P.u2 elements (the host declines longer ones), so it lies
- * within this chunk and its neighbours. The rank counts the row's elements with a smaller key,
- * and those with the same key and a lower index. O(rowLen) per element.
+ * the last has it), P.u3 = the first row block (o) this chunk touches, P.u4 = the number of work
+ * items (row blocks touched x inner x tiles per row). A row spans at most P.u2 elements (the host
+ * declines longer ones), so it lies within this chunk and its neighbours. The rank counts the
+ * row's elements with a smaller key, and those with the same key and a lower index: one workgroup
+ * takes 64 positions of one row and compares them with the row's keys, 64 at a time through
+ * workgroup memory. O(rowLen) per element.
  * Bindings: the previous, this and the next chunk of x (read; this one where there is none), rank.
  */
 export const WGSL_DELLA_RANK = WGSL_COMMON + /* wgsl */ `
@@ -76,23 +79,44 @@ export const WGSL_DELLA_RANK = WGSL_COMMON + /* wgsl */ `
 @group(0) @binding(4) var<storage, read> xn: array<u32>;
 @group(0) @binding(5) var<storage, read_write> rank: array<u32>;
 
+var<workgroup> tile: array<u32, ${WORKGROUP_SIZE}>;
+
 fn key_at(g: u32) -> u32 {
   if (g < P.base) { return xp[g + P.u2 - P.base] & 0x7fffffffu; }
   if (g >= P.base + P.n) { return xn[g - P.base - P.n] & 0x7fffffffu; }
   return xc[g - P.base] & 0x7fffffffu;
 }
-` + gridStride(/* wgsl */ `
-    let g = P.base + i;
-    let span = P.u0 * P.u1;
-    let j = (g % span) / P.u1;
-    let start = g - j * P.u1;
-    let k = xc[i] & 0x7fffffffu;
+
+@compute @workgroup_size(${WORKGROUP_SIZE})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row_len = P.u0;
+  let inner = P.u1;
+  let tiles = (row_len + ${WORKGROUP_SIZE - 1}u) / ${WORKGROUP_SIZE}u;
+  for (var item = wid.x; item < P.u4; item = item + nwg.x) {
+    let t = item % tiles;
+    let rr = item / tiles;
+    let start = (P.u3 + rr / inner) * row_len * inner + rr % inner;
+    let j = t * ${WORKGROUP_SIZE}u + lid.x;
+    let g = start + j * inner;
+    let mine = j < row_len && g >= P.base && g < P.base + P.n;
+    var k = 0u;
+    if (mine) { k = xc[g - P.base] & 0x7fffffffu; }
     var c = 0u;
-    for (var t = 0u; t < P.u0; t = t + 1u) {
-      let kt = key_at(start + t * P.u1);
-      if (kt < k || (kt == k && t < j)) { c = c + 1u; }
+    for (var t0 = 0u; t0 < row_len; t0 = t0 + ${WORKGROUP_SIZE}u) {
+      let jt = t0 + lid.x;
+      if (jt < row_len) { tile[lid.x] = key_at(start + jt * inner); }
+      workgroupBarrier();
+      let m = min(${WORKGROUP_SIZE}u, row_len - t0);
+      for (var q = 0u; q < m; q = q + 1u) {
+        let kt = tile[q];
+        if (kt < k || (kt == k && t0 + q < j)) { c = c + 1u; }
+      }
+      workgroupBarrier();
     }
-    rank[i] = c;`);
+    if (mine) { rank[g - P.base] = c; }
+  }
+}
+`;
 
 /**
  * bernoulli: keep x[i] when uniform(key, global index) < p, else x[i] * 0; p = P.f0, or when
