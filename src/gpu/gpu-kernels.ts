@@ -334,6 +334,11 @@ export class GpuKernels {
     }
   }
 
+  /** Marks the current tensor for the CPU (as an inexact value would): the host found it can't be exact. */
+  markInexact(): void {
+    this.device.queue.writeBuffer(this.stateBuf, 0, new Uint32Array([FLAG_INEXACT]));
+  }
+
   /** Whether the last read's flags say the tensor must be redone on the CPU. */
   static inexact(flags: number): boolean {
     return (flags & FLAG_INEXACT) !== 0;

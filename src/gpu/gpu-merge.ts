@@ -10,6 +10,7 @@ import { gpuGta } from "./gpu-gta.ts";
 import { adapterSummary, GpuKernels } from "./gpu-kernels.ts";
 import type { GpuAdapterSummary } from "./gpu-kernels.ts";
 import { gpuLinear } from "./gpu-linear.ts";
+import { gpuSce } from "./gpu-sce.ts";
 import type { GpuMergeInput, GpuMethod, GpuPlanContext } from "./gpu-method.ts";
 import { decodeTensor, encodeTensor, readStored, releaseTensor, uploadStored } from "./gpu-tensor.ts";
 import type { GpuTensor } from "./gpu-tensor.ts";
@@ -41,6 +42,7 @@ export const GPU_METHODS: Readonly<Record<string, GpuMethod>> = {
   dare_ties: gpuGta({ name: "dare_ties", sparsification: "random", consensus: true, autoMinElements: Infinity }),
   della: gpuGta({ name: "della", sparsification: "della_magprune", consensus: true, autoMinElements: Infinity }),
   della_linear: gpuGta({ name: "della_linear", sparsification: "della_magprune", consensus: false, autoMinElements: Infinity }),
+  sce: gpuSce,
 };
 
 export interface GpuMergeOptions {
@@ -57,7 +59,10 @@ export interface GpuMergeStats {
   readonly adapter: string;
   /** Tensors whose output came from the GPU. */
   readonly tensors: number;
-  /** Tensors computed on the GPU but redone on the CPU (subnormal, infinite or NaN values). */
+  /**
+   * Tensors computed on the GPU but redone on the CPU (subnormal, infinite or NaN values, or a
+   * float64 sum the host could not certify).
+   */
   readonly redone: number;
 }
 

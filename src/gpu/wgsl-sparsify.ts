@@ -15,7 +15,8 @@ import { gridStride, WGSL_COMMON, WORKGROUP_SIZE } from "./wgsl-common.ts";
 export const L1_ACC_WORDS = 512;
 
 /**
- * l1_acc: acc[P.u0 ..] += the buckets of |x[i]|. Per workgroup in workgroup memory, then once per
+ * l1_acc: acc[P.u0 ..] += the buckets of |x[i]|, or with P.u1 != 0 of R(x[i] * x[i]) (sce's sum of
+ * squares). Per workgroup in workgroup memory, then once per
  * non-empty bucket into the buffer. A carry out of a low word (detected from atomicAdd's old value)
  * adds one to the high word, so the sums are exact in any order. Infinite and NaN values raise the
  * inexact flag (the tensor is redone on the CPU). Bindings: x (read), acc.
@@ -36,7 +37,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   workgroupBarrier();
   let stride = nwg.x * ${WORKGROUP_SIZE}u;
   for (var i = gid.x; i < P.n; i = i + stride) {
-    let a = x[i] & 0x7fffffffu;
+    var a = x[i] & 0x7fffffffu;
+    if (P.u1 != 0u) {
+      let v = bitcast<f32>(a);
+      a = bitcast<u32>(rnd(mul(v, v)));
+    }
     let e = a >> 23u;
     if (e == 255u) {
       raise_inexact();

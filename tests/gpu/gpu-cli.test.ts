@@ -38,6 +38,12 @@ describe("amalgam merge --device under Deno", () => {
     });
   }
 
+  it("--device gpu: sce with select_topk < 1 stays on the CPU (float64 variance) and writes MergeKit's golden bytes", async () => {
+    const { out, stderr } = await denoMerge("sce", "gpu");
+    expect(stderr).toMatch(/gpu: .*: 0 tensor\(s\) on the GPU, 0 redone on the CPU/);
+    expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(GOLDEN, "reference-stable", "sce", "model.safetensors")))).toBe(true);
+  });
+
   it("--device auto leaves a fallback (CPU) adapter alone and gives the same bytes", async () => {
     const { out, stderr } = await denoMerge("ties", "auto");
     expect(stderr).not.toMatch(/tensor\(s\) on the GPU/);
