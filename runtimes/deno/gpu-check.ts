@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { DType } from "../../src/dtype.ts";
 import { DTYPES } from "../../src/dtype.ts";
 import { GPU_METHODS } from "../../src/gpu/gpu-merge.ts";
+import { fma32, numpyDot, readRange, sdotFinish, sdotLanes } from "../../src/gpu/gpu-dot.ts";
 import { GpuKernels } from "../../src/gpu/gpu-kernels.ts";
 import type { GpuMergeContext } from "../../src/gpu/gpu-method.ts";
 import { selectRankRange } from "../../src/gpu/gpu-select.ts";
@@ -237,6 +238,73 @@ async function checkDivision(g: GpuKernels, n: number, tag: string): Promise<voi
   report(`${tag} correctly rounded division, n=${n}`, !bad, bad);
 }
 
+/** The integer fused multiply-add against the CPU's (float64, round-to-odd) on awkward triples. */
+async function checkFma(g: GpuKernels, n: number, tag: string): Promise<void> {
+  const r = xorshift(77);
+  const u = () => r() / 2 ** 32;
+  const a = new Float32Array(n), b = new Float32Array(n), c = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = Math.fround((u() * 2 - 1) * 2 ** Math.floor(u() * 40 - 20));
+    const y = Math.fround((u() * 2 - 1) * 2 ** Math.floor(u() * 40 - 20));
+    const p = Math.fround(x * y);
+    const kind = i % 8;
+    let z: number;
+    if (kind === 0) z = Math.fround(-p);
+    else if (kind === 1) z = Math.fround(-p * (1 + (u() - 0.5) * 2 ** -20));
+    else if (kind === 2) z = Math.fround(p * 2 ** Math.floor(u() * 60 - 30));
+    else if (kind === 3) z = Math.fround(-p * 2 ** Math.floor(u() * 60 - 30));
+    else if (kind === 4) z = i % 16 === 4 ? 0 : -0;
+    else if (kind === 5) z = Math.fround(p * 2 ** -24 * (u() < 0.5 ? 1 : -1));
+    else z = Math.fround((u() * 2 - 1) * 2 ** Math.floor(u() * 40 - 20));
+    a[i] = x; b[i] = i % 97 === 3 ? 0 : y; c[i] = z;
+  }
+  g.beginTensor(0);
+  const ta = uploadWorking(g, a), tb = uploadWorking(g, b), tc = uploadWorking(g, c);
+  tc.chunks.forEach((ch, i) => g.dispatch("fma_check", ch, {}, [ta.chunks[i]!.buf, tb.chunks[i]!.buf, ch.buf]));
+  const got = await readWorking(g, tc);
+  for (const t of [ta, tb, tc]) releaseTensor(g, t);
+  const q = new Float32Array(got.bytes.buffer, got.bytes.byteOffset, n);
+  let bad: string | undefined;
+  let flagged = 0;
+  for (let i = 0; i < n && !bad; i++) {
+    const want = fma32(a[i]!, b[i]!, c[i]!);
+    if (want !== 0 && Math.abs(want) < 2 ** -125) { flagged++; continue; }
+    if (!Object.is(q[i], want)) bad = `fma(${a[i]}, ${b[i]}, ${c[i]}): ${q[i]} vs ${want}`;
+  }
+  if (!bad && got.flags && flagged === 0) bad = `flags ${got.flags} without a tiny result`;
+  report(`${tag} exact fused multiply-add, n=${n}`, !bad, bad);
+}
+
+/** sdot (64 FMA chains + host fold) and NumPy's pairwise dot against the WASM kernels, as float32 scalars. */
+async function checkDots(g: GpuKernels, k: Kernels, n: number, tag: string): Promise<void> {
+  k.reset();
+  const x = values(n, n + 101), y = values(n, n + 102);
+  const xb = k.allocF32(n), yb = k.allocF32(n), ub = k.allocF32(n), out = k.allocF32(1);
+  k.f32(xb).set(x);
+  k.f32(yb).set(y);
+  const scalar = (run: () => void) => { run(); return k.f32(out)[0]!; };
+  const wantSdot = scalar(() => k.call("blas_sdot", out.ptr, xb.ptr, yb.ptr, n));
+  const wantNp = scalar(() => k.call("numpy_sum_prod", out.ptr, xb.ptr, yb.ptr, n));
+  const norm = Math.fround(Math.sqrt(scalar(() => k.call("blas_sdot", out.ptr, xb.ptr, xb.ptr, n))));
+  k.call("div_scalar", ub.ptr, xb.ptr, norm, n, 0);
+  const wantNpU = scalar(() => k.call("numpy_sum_prod", out.ptr, ub.ptr, yb.ptr, n));
+  g.beginTensor(0);
+  const tx = uploadWorking(g, x), ty = uploadWorking(g, y);
+  const lanes = g.buffer(256);
+  sdotLanes(g, tx, ty, lanes);
+  const l = new Float32Array((await g.readBack(lanes, 256)).buffer);
+  g.release(lanes);
+  const n64 = n - (n % 64);
+  const gotSdot = sdotFinish(l, await readRange(g, tx, n64, n), await readRange(g, ty, n64, n), n);
+  const gotNp = await numpyDot(g, tx, ty, undefined, undefined)();
+  const gotNpU = await numpyDot(g, tx, ty, norm, undefined)();
+  const { flags } = await readWorking(g, tx);
+  releaseTensor(g, tx);
+  releaseTensor(g, ty);
+  const bad = flags ? `flags ${flags}` : !Object.is(gotSdot, wantSdot) ? `sdot ${gotSdot} vs ${wantSdot}` : !Object.is(gotNp, wantNp) ? `numpy ${gotNp} vs ${wantNp}` : !Object.is(gotNpU, wantNpU) ? `numpy of x / norm ${gotNpU} vs ${wantNpU}` : undefined;
+  report(`${tag} sdot and NumPy's pairwise dot, n=${n}`, !bad, bad);
+}
+
 /** Inputs the GPU may not compute exactly raise the flag (the executor then uses the CPU). */
 async function checkFlags(g: GpuKernels, tag: string): Promise<void> {
   const cases: [string, number, number][] = [["NaN input", NaN, 1], ["infinite input", Infinity, 1], ["subnormal input", 1e-40, 1], ["underflowing product", 1e-20, 1e-20], ["overflowing product", 3e38, 4]];
@@ -294,6 +362,9 @@ async function main(): Promise<void> {
   for (const n of [1, 7, 4097]) await checkConvert(small, k, n, "chunked");
   await checkConvert(big, k, MEDIUM + 3, "medium");
   await checkDivision(big, 1 << 16, "medium");
+  await checkFma(big, 1 << 16, "medium");
+  for (const n of [1, 31, 32, 63, 64, 100, 127, 4096, 8191, 8192, 8199, 12289, 3 * 8192 + 4096 + 37]) await checkDots(small, k, n, "chunked");
+  await checkDots(big, k, MEDIUM + 77, "medium");
   await checkFlags(big, "small");
 
   // selection: continuous and heavily tied data, both tie orders, every kind of range
@@ -356,6 +427,17 @@ async function main(): Promise<void> {
       await checkMethod(g, k, "sce", n, dtype, [{ weight: 1 }, { weight: 0.5 }, { weight: -0.3 }], {}, 1, [near[1]!, near[0]!, near[2]!], "chunked", sh, true);
       await checkMethod(g, k, "sce", n, dtype, [{}, {}, {}], { select_topk: 0.5 }, 0, near.slice(0, 3), "chunked", sh);
     }
+    // slerp: the sdot norms (64 FMA chains), NumPy's pairwise dot (8192-element buffers), both paths
+    for (const [sn, shape] of [[1, [1]], [63, [63]], [100, [100]], [8192, [8192]], [12289, [12289]], [20000, [100, 200]], [16389, [16389]]] as const) {
+      const g = small;
+      const d = [values(sn, 41), values(sn, 42)];
+      const near = [d[0]!, d[0]!.map((v, i) => v + d[1]![i]! * 0.001)];
+      const sh = shape as readonly number[];
+      await checkMethod(g, k, "slerp", sn, dtype, [{}, {}], { t: 0.35 }, 0, d, "chunked", sh);
+      await checkMethod(g, k, "slerp", sn, dtype, [{}, {}], { t: 0.8 }, 1, near, "chunked", sh);
+      await checkMethod(g, k, "slerp", sn, dtype, [{}, {}], { t: 0.5 }, 0, [d[0]!.map((v) => v * 1e-5), d[1]!], "chunked", sh);
+    }
+    await checkMethod(big, k, "slerp", MEDIUM + 77, dtype, [{}, {}], { t: 0.3 }, 0, [values(MEDIUM + 77, 51), values(MEDIUM + 77, 52)], "medium");
     const n = MEDIUM + 5;
     const d = [values(n, 31), values(n, 32), values(n, 33)];
     const near = [d[0]!, d[0]!.map((v, i) => v + d[1]![i]! * 0.01), d[0]!.map((v, i) => v - d[2]![i]! * 0.02)];
@@ -368,6 +450,7 @@ async function main(): Promise<void> {
   await checkGolden("linear", "reference");
   await checkGolden("task_arithmetic", "reference");
   await checkGolden("ties", "reference-stable");
+  await checkGolden("slerp", "reference");
   await checkGolden("breadcrumbs", "reference-stable");
   await checkGolden("breadcrumbs_ties", "reference-stable");
   for (const name of ["dare_linear", "dare_ties", "della", "della_linear"]) await checkGolden(name, undefined);

@@ -316,15 +316,16 @@ export class GpuKernels {
   }
 
   /**
-   * Submits, then reads back the first `bytes` of `buf` in the middle of a tensor (a method that
-   * needs a value on the host, such as an L1 norm). The tensor's error scopes stay open.
+   * Submits, then reads back `bytes` of `buf` from `offset` (both multiples of 4) in the middle of
+   * a tensor (a method that needs a value on the host, such as a norm). The tensor's error scopes
+   * stay open.
    */
-  async readBack(buf: GpuBufferLike, bytes: number): Promise<Uint8Array> {
+  async readBack(buf: GpuBufferLike, bytes: number, offset = 0): Promise<Uint8Array> {
     if (this.lostMessage) throw new AmalgamError("E_GPU", `the GPU device was lost: ${this.lostMessage}`);
     this.endPass();
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.device.createBuffer({ size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
-    this.enc().copyBufferToBuffer(buf, 0, staging, 0, size);
+    if (bytes > 0) this.enc().copyBufferToBuffer(buf, offset, staging, 0, size);
     this.submit();
     try {
       await staging.mapAsync(MAP_READ);

@@ -11,6 +11,7 @@ import { adapterSummary, GpuKernels } from "./gpu-kernels.ts";
 import type { GpuAdapterSummary } from "./gpu-kernels.ts";
 import { gpuLinear } from "./gpu-linear.ts";
 import { gpuSce } from "./gpu-sce.ts";
+import { gpuSlerp } from "./gpu-slerp.ts";
 import type { GpuMergeInput, GpuMethod, GpuPlanContext } from "./gpu-method.ts";
 import { decodeTensor, encodeTensor, readStored, releaseTensor, uploadStored } from "./gpu-tensor.ts";
 import type { GpuTensor } from "./gpu-tensor.ts";
@@ -43,6 +44,7 @@ export const GPU_METHODS: Readonly<Record<string, GpuMethod>> = {
   della: gpuGta({ name: "della", sparsification: "della_magprune", consensus: true, autoMinElements: Infinity }),
   della_linear: gpuGta({ name: "della_linear", sparsification: "della_magprune", consensus: false, autoMinElements: Infinity }),
   sce: gpuSce,
+  slerp: gpuSlerp,
 };
 
 export interface GpuMergeOptions {

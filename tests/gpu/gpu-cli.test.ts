@@ -1,5 +1,5 @@
 // `amalgam merge --device gpu` under Deno (lavapipe in CI) writes MergeKit's golden bytes for
-// linear, ties and breadcrumbs_ties with every tensor on the GPU, and for the random methods
+// linear, ties, breadcrumbs_ties and slerp with every tensor on the GPU, and for the random methods
 // (dare_ties, della) the same bytes as --device cpu; --device auto keeps a CPU (fallback) adapter out.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -21,7 +21,7 @@ async function denoMerge(name: string, device: string): Promise<{ out: string; s
 }
 
 describe("amalgam merge --device under Deno", () => {
-  for (const [name, reference] of [["linear", "reference"], ["ties", "reference-stable"], ["breadcrumbs_ties", "reference-stable"]] as const) {
+  for (const [name, reference] of [["linear", "reference"], ["ties", "reference-stable"], ["breadcrumbs_ties", "reference-stable"], ["slerp", "reference"]] as const) {
     it(`--device gpu: ${name} equals MergeKit's golden output byte for byte, every tensor on the GPU`, async () => {
       const { out, stderr } = await denoMerge(name, "gpu");
       expect(stderr).toMatch(/gpu: .*: 39 tensor\(s\) on the GPU, 0 redone on the CPU/);

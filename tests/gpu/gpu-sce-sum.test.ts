@@ -20,7 +20,7 @@ function scaled(x: number): { v: bigint; shift: number } {
 function laneSum(xs: Float32Array): number {
   const lanes = [0, 0, 0, 0];
   const full = xs.length - (xs.length % 4);
-  for (let i = 0; i < full; i++) lanes[i % 4] += xs[i]!;
+  for (let i = 0; i < full; i++) lanes[i % 4] = lanes[i % 4]! + xs[i]!;
   let s = lanes[0]! + lanes[1]! + lanes[2]! + lanes[3]!;
   for (let i = full; i < xs.length; i++) s += xs[i]!;
   return s;
