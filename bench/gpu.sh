@@ -6,7 +6,7 @@
 # 1. build the wasm kernels (when npm and assemblyscript are there; else build/*.wasm must exist)
 # 2. runtimes/deno/gpu-check.ts: every WGSL kernel against the WASM one on this machine's adapter
 # 3. runtimes/deno/gpu-bench.ts kernels: one 5632 x 2048 tensor, WASM (1 thread) vs GPU, split,
-#    for linear, ties, breadcrumbs_ties, dare_ties and della
+#    for linear, ties, breadcrumbs_ties, dare_ties, slerp and della
 # 4. TinyLlama-shaped bf16 models (--layers, default 22 = TinyLlama-1.1B) in --work
 # 5. `amalgam merge` under Deno for linear and ties, --device cpu (all cores) and --device gpu,
 #    checking that both write the same bytes (--della: della too, a few minutes more); a markdown

@@ -140,6 +140,7 @@ const CASES: readonly Case[] = [
   { method: "ties", params: [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }, { weight: 0.2, density: 0.3 }], global: { normalize: 1, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
   { method: "breadcrumbs_ties", params: [{}, { weight: 0.5, density: 0.8, gamma: 0.05 }, { weight: 0.3, density: 0.9, gamma: 0.02 }, { weight: 0.2, density: 0.7, gamma: 0.01 }], global: { normalize: 0, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
   { method: "dare_ties", params: [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }, { weight: 0.2, density: 0.3 }], global: { normalize: 0, rescale: 1, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
+  { method: "slerp", params: [{}, {}], global: { t: 0.35 }, baseIndex: 0, inputs: [0, 1] },
   { method: "della", params: [{}, { weight: 0.5, density: 0.5, epsilon: 0.1 }, { weight: 0.3, density: 0.7, epsilon: 0.15 }, { weight: 0.2, density: 0.4, epsilon: 0.2 }], global: { normalize: 1, rescale: 1, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
 ];
 
