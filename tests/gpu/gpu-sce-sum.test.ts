@@ -1,7 +1,7 @@
 // sce's sum of squares on the GPU path: the host turns the exact sum (integer buckets) into the
 // CPU's fround(float64 sum in four lanes), or refuses when the float64 rounding could change it.
 import { describe, expect, it } from "vitest";
-import { certifiedSum, f32OfScaled } from "../../src/gpu/gpu-sce.ts";
+import { certifiedSum, f32OfScaled } from "../../src/gpu/certified-sum.ts";
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
