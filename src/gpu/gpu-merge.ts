@@ -27,8 +27,8 @@ export const DEVICE_CHOICES: readonly DeviceChoice[] = ["cpu", "gpu", "auto"];
  * elements on an H200, with about 1 ms of fixed cost per tensor against the CPU's ~50 ns per
  * element, so the GPU pays from roughly 2^18 elements. breadcrumbs runs the same selection passes
  * per task vector (with both bounds). task_arithmetic is elementwise: the CPU runs it in tiles on
- * every core, like linear, so auto keeps it there. DARE and DELLA are not measured yet: auto keeps
- * them on the CPU.
+ * every core, like linear, so auto keeps it there. DARE, DELLA, sce and slerp are not measured
+ * on a GPU yet: auto keeps them on the CPU.
  */
 const AUTO_MIN_ELEMENTS_SELECTING = 1 << 18;
 
