@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The GPU benchmark (docs/gpu.md): is the WebGPU path worth it for linear and ties?
+# The GPU benchmark (docs/gpu.md): is the WebGPU path worth it for linear and ties (and della)?
 #
-#   bench/gpu.sh [--layers N] [--vocab V] [--work DIR] [--medium N]
+#   bench/gpu.sh [--layers N] [--vocab V] [--work DIR] [--medium N] [--della]
 #
 # 1. build the wasm kernels (when npm and assemblyscript are there; else build/*.wasm must exist)
 # 2. runtimes/deno/gpu-check.ts: every WGSL kernel against the WASM one on this machine's adapter
-# 3. runtimes/deno/gpu-bench.ts kernels: one 5632 x 2048 tensor, WASM (1 thread) vs GPU, split
+# 3. runtimes/deno/gpu-bench.ts kernels: one 5632 x 2048 tensor, WASM (1 thread) vs GPU, split,
+#    for linear, ties, breadcrumbs_ties, dare_ties, slerp and della
 # 4. TinyLlama-shaped bf16 models (--layers, default 22 = TinyLlama-1.1B) in --work
 # 5. `amalgam merge` under Deno for linear and ties, --device cpu (all cores) and --device gpu,
-#    checking that both write the same bytes; a markdown table at the end
+#    checking that both write the same bytes (--della: della too, a few minutes more); a markdown
+#    table at the end
 #
 # Deno: $DENO, else node_modules/.bin/deno, else .devcarry/deno.xz (unpacked to /tmp; for a bare
 # machine that has no node_modules). Finishes in a few minutes on a 16-core machine with a GPU.
@@ -19,13 +21,15 @@ LAYERS=22
 VOCAB=32000
 WORK=${TMPDIR:-/tmp}/amalgam-gpu-bench
 MEDIUM=$((1 << 22))
+RUNS="linear:cpu linear:gpu ties:gpu ties:cpu"
 while [ $# -gt 0 ]; do
   case "$1" in
     --layers) LAYERS=$2; shift 2 ;;
     --vocab) VOCAB=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     --medium) MEDIUM=$2; shift 2 ;;
-    *) echo "usage: bench/gpu.sh [--layers N] [--vocab V] [--work DIR] [--medium N]" >&2; exit 2 ;;
+    --della) RUNS="$RUNS della:gpu della:cpu"; shift ;;
+    *) echo "usage: bench/gpu.sh [--layers N] [--vocab V] [--work DIR] [--medium N] [--della]" >&2; exit 2 ;;
   esac
 done
 
@@ -48,21 +52,21 @@ echo "cpus: $(nproc), deno: $("$DENO" --version | head -1)"
 command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 echo "== gpu-check (WGSL vs WASM, bit for bit)"
-timeout 180 "$DENO" run -A runtimes/deno/gpu-check.ts --medium "$MEDIUM" > "$WORK.check.log" 2>&1
+timeout 300 "$DENO" run -A runtimes/deno/gpu-check.ts --medium "$MEDIUM" > "$WORK.check.log" 2>&1
 check=$?
 grep -v '^ok' "$WORK.check.log" | tail -n 30
 echo "gpu-check exit code: $check"
 
 echo "== kernels: one tensor, WASM 1 thread vs GPU"
-timeout 180 "$DENO" run -A runtimes/deno/gpu-bench.ts kernels --repeat 3 2>&1 | tee "$WORK.kernels.md"
+timeout 300 "$DENO" run -A runtimes/deno/gpu-bench.ts kernels --repeat 3 2>&1 | tee "$WORK.kernels.md"
 
 echo "== models ($LAYERS layers, vocabulary $VOCAB)"
 rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
 "$DENO" run -A runtimes/deno/gpu-bench.ts models "$WORK" --layers "$LAYERS" --vocab "$VOCAB" || exit 1
 
 rows=()
-# The GPU runs first for ties: the CPU's ties is single-threaded and the slowest step.
-for run in linear:cpu linear:gpu ties:gpu ties:cpu; do
+# The GPU runs first for ties and della: on the CPU each of their tensors is single-threaded.
+for run in $RUNS; do
   method=${run%:*}
   device=${run#*:}
   out="$WORK/out-$method-$device"

@@ -126,6 +126,7 @@ function models(dir: string, layers: number): void {
   for (const v of VARIANTS) closeSync(fds[v]);
   const m = (v: string, p: string) => `  - model: ${join(dir, v)}\n    parameters: {${p}}\n`;
   writeFileSync(join(dir, "linear.yml"), `merge_method: linear\nmodels:\n${m("ft_dense", "weight: 0.5")}${m("ft_sparse", "weight: 0.3")}${m("ft_rows", "weight: 0.2")}dtype: bfloat16\n`);
+  writeFileSync(join(dir, "della.yml"), `merge_method: della\nbase_model: ${join(dir, "base")}\nmodels:\n${m("ft_dense", "weight: 0.5, density: 0.5, epsilon: 0.1")}${m("ft_sparse", "weight: 0.3, density: 0.7, epsilon: 0.15")}${m("ft_rows", "weight: 0.2, density: 0.4, epsilon: 0.2")}dtype: bfloat16\n`);
   writeFileSync(join(dir, "ties.yml"), `merge_method: ties\nbase_model: ${join(dir, "base")}\nmodels:\n${m("ft_dense", "weight: 0.5, density: 0.5")}${m("ft_sparse", "weight: 0.3, density: 0.7")}${m("ft_rows", "weight: 0.2, density: 0.3")}dtype: bfloat16\n`);
   console.log(`models: ${layers} layers, ${(off / 1e9).toFixed(2)} GB each, written in ${((performance.now() - t0) / 1000).toFixed(1)} s to ${dir}`);
 }
@@ -137,6 +138,10 @@ interface Case { readonly method: string; readonly params: ParamValues[]; readon
 const CASES: readonly Case[] = [
   { method: "linear", params: [{ weight: 0.5 }, { weight: 0.3 }, { weight: 0.2 }], global: { normalize: 1 }, baseIndex: undefined, inputs: [1, 2, 3] },
   { method: "ties", params: [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }, { weight: 0.2, density: 0.3 }], global: { normalize: 1, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
+  { method: "breadcrumbs_ties", params: [{}, { weight: 0.5, density: 0.8, gamma: 0.05 }, { weight: 0.3, density: 0.9, gamma: 0.02 }, { weight: 0.2, density: 0.7, gamma: 0.01 }], global: { normalize: 0, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
+  { method: "dare_ties", params: [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }, { weight: 0.2, density: 0.3 }], global: { normalize: 0, rescale: 1, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
+  { method: "slerp", params: [{}, {}], global: { t: 0.35 }, baseIndex: 0, inputs: [0, 1] },
+  { method: "della", params: [{}, { weight: 0.5, density: 0.5, epsilon: 0.1 }, { weight: 0.3, density: 0.7, epsilon: 0.15 }, { weight: 0.2, density: 0.4, epsilon: 0.2 }], global: { normalize: 1, rescale: 1, lambda: 1 }, baseIndex: 0, inputs: [0, 1, 2, 3] },
 ];
 
 function median(xs: number[]): number {
@@ -191,7 +196,7 @@ async function kernels(numel: number, repeat: number): Promise<void> {
       g.submit();
       await g.device.queue.onSubmittedWorkDone();
       const t1 = performance.now();
-      const res = GPU_METHODS[c.method]!.merge({
+      const res = await GPU_METHODS[c.method]!.merge({
         gpu: g, tensor: "bench", shape, numel, dtype: "BF16", mode: DTYPES.BF16.code,
         inputs: tensorsIn.map((t, i) => ({ tensor: t, params: c.params[i]!, isBase: i === c.baseIndex, model: `m${i}` })),
         baseIndex: c.baseIndex, global: c.global, isEmbed: false, seed: 0, modelIndices: tensorsIn.map((_, i) => i), fixQuirks: false, warn: () => {}, quirk: () => {},

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { DType } from "../../src/dtype.ts";
 import { DTYPES } from "../../src/dtype.ts";
 import { GPU_METHODS } from "../../src/gpu/gpu-merge.ts";
+import { fma32, numpyDot, readRange, sdotFinish, sdotLanes } from "../../src/gpu/gpu-dot.ts";
 import { GpuKernels } from "../../src/gpu/gpu-kernels.ts";
 import type { GpuMergeContext } from "../../src/gpu/gpu-method.ts";
 import { selectRankRange } from "../../src/gpu/gpu-select.ts";
@@ -142,7 +143,7 @@ async function checkConvert(g: GpuKernels, k: Kernels, n: number, tag: string): 
 }
 
 /** CPU method vs GPU method on the same inputs (values already in the working dtype). */
-async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number, dtype: DType, params: ParamValues[], global: ParamValues, baseIndex: number | undefined, data: Float32Array[], tag: string): Promise<void> {
+async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number, dtype: DType, params: ParamValues[], global: ParamValues, baseIndex: number | undefined, data: Float32Array[], tag: string, shape: readonly number[] = [n], fixQuirks = false): Promise<void> {
   k.reset();
   const mode = DTYPES[dtype].code;
   const rounded = data.map((v) => {
@@ -155,12 +156,23 @@ async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number,
   const inputs: MergeInput[] = rounded.map((v, i) => {
     const buf = k.allocF32(n);
     k.f32(buf).set(v);
-    return { buf, shape: [n], params: params[i]!, isBase: i === baseIndex, model: `m${i}` };
+    return { buf, shape, params: params[i]!, isBase: i === baseIndex, model: `m${i}` };
   });
   const common = {
-    tensor: "t", shape: [n], numel: n, dtype, mode, baseIndex, global, isEmbed: false, seed: 0,
-    modelIndices: data.map((_, i) => i), fixQuirks: false, warn: (m: string) => warnings.push(m), quirk: () => {},
+    tensor: "t", shape, numel: n, dtype, mode, baseIndex, global, isEmbed: false, seed: 0,
+    modelIndices: data.map((_, i) => i), fixQuirks, warn: (m: string) => warnings.push(m), quirk: () => {},
   };
+  const declined = GPU_METHODS[method]!.declines({
+    tensor: "t", shapes: data.map(() => shape), models: data.map((_, i) => `m${i}`), baseIndex, isEmbed: false,
+    global, params, chunkElements: g.chunkElements,
+  });
+  if (declined !== undefined) {
+    // the executor would merge this tensor on the CPU: the cases here are a DELLA row longer than a
+    // chunk and sce's selection
+    const expected = method === "sce" ? (global["select_topk"] ?? 1) < 1 : /DELLA row/.test(declined) && shape.slice(1).reduce((a, b) => a * b, shape.length < 2 ? n : 1) > g.chunkElements;
+    report(`${tag} ${method} ${dtype} ${JSON.stringify(shape)} declines (${declined})`, expected, declined);
+    return;
+  }
   const cpuCtx: MergeContext = { ...common, kernels: k, inputs };
   const out = getMethod(method).merge(cpuCtx);
   const want = f32Bytes(k, out);
@@ -168,13 +180,17 @@ async function checkMethod(g: GpuKernels, k: Kernels, method: string, n: number,
   const gpuInputs = rounded.map((v, i) => ({ tensor: uploadWorking(g, v), params: params[i]!, isBase: i === baseIndex, model: `m${i}` }));
   const gpuWarnings: string[] = [];
   const ctx: GpuMergeContext = { ...common, gpu: g, inputs: gpuInputs, warn: (m: string) => gpuWarnings.push(m) };
-  const res = GPU_METHODS[method]!.merge(ctx);
+  const res = await GPU_METHODS[method]!.merge(ctx);
   const got = await readWorking(g, res);
   for (const i of gpuInputs) releaseTensor(g, i.tensor);
   if (!gpuInputs.some((i) => i.tensor === res)) releaseTensor(g, res);
-  let bad = got.flags ? `flags ${got.flags}` : sameBits(got.bytes, want);
+  // a flag (the executor redoes the tensor on the CPU) is right where the CPU's result holds a value
+  // the GPU may not compute with
+  const ref = new Float32Array(want.buffer, want.byteOffset, n);
+  const redone = got.flags !== 0 && ref.some((x) => !Number.isFinite(x) || (x !== 0 && Math.abs(x) < 2 ** -125));
+  let bad = redone ? undefined : got.flags ? `flags ${got.flags}` : sameBits(got.bytes, want);
   if (!bad && warnings.join("\n") !== gpuWarnings.join("\n")) bad = `warnings differ: ${JSON.stringify(warnings)} vs ${JSON.stringify(gpuWarnings)}`;
-  report(`${tag} ${method} ${dtype} n=${n} ${JSON.stringify(global)} ${JSON.stringify(params)}`, !bad, bad);
+  report(`${tag} ${method} ${dtype} ${JSON.stringify(shape)} ${JSON.stringify(global)} ${JSON.stringify(params)}${redone ? " (flagged: the CPU's result overflows)" : ""}`, !bad, bad);
 }
 
 async function checkSelect(g: GpuKernels, k: Kernels, x: Float32Array, lo: number, hi: number, tieDesc: boolean, tag: string): Promise<void> {
@@ -222,6 +238,73 @@ async function checkDivision(g: GpuKernels, n: number, tag: string): Promise<voi
   report(`${tag} correctly rounded division, n=${n}`, !bad, bad);
 }
 
+/** The integer fused multiply-add against the CPU's (float64, round-to-odd) on awkward triples. */
+async function checkFma(g: GpuKernels, n: number, tag: string): Promise<void> {
+  const r = xorshift(77);
+  const u = () => r() / 2 ** 32;
+  const a = new Float32Array(n), b = new Float32Array(n), c = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = Math.fround((u() * 2 - 1) * 2 ** Math.floor(u() * 40 - 20));
+    const y = Math.fround((u() * 2 - 1) * 2 ** Math.floor(u() * 40 - 20));
+    const p = Math.fround(x * y);
+    const kind = i % 8;
+    let z: number;
+    if (kind === 0) z = Math.fround(-p);
+    else if (kind === 1) z = Math.fround(-p * (1 + (u() - 0.5) * 2 ** -20));
+    else if (kind === 2) z = Math.fround(p * 2 ** Math.floor(u() * 60 - 30));
+    else if (kind === 3) z = Math.fround(-p * 2 ** Math.floor(u() * 60 - 30));
+    else if (kind === 4) z = i % 16 === 4 ? 0 : -0;
+    else if (kind === 5) z = Math.fround(p * 2 ** -24 * (u() < 0.5 ? 1 : -1));
+    else z = Math.fround((u() * 2 - 1) * 2 ** Math.floor(u() * 40 - 20));
+    a[i] = x; b[i] = i % 97 === 3 ? 0 : y; c[i] = z;
+  }
+  g.beginTensor(0);
+  const ta = uploadWorking(g, a), tb = uploadWorking(g, b), tc = uploadWorking(g, c);
+  tc.chunks.forEach((ch, i) => g.dispatch("fma_check", ch, {}, [ta.chunks[i]!.buf, tb.chunks[i]!.buf, ch.buf]));
+  const got = await readWorking(g, tc);
+  for (const t of [ta, tb, tc]) releaseTensor(g, t);
+  const q = new Float32Array(got.bytes.buffer, got.bytes.byteOffset, n);
+  let bad: string | undefined;
+  let flagged = 0;
+  for (let i = 0; i < n && !bad; i++) {
+    const want = fma32(a[i]!, b[i]!, c[i]!);
+    if (want !== 0 && Math.abs(want) < 2 ** -125) { flagged++; continue; }
+    if (!Object.is(q[i], want)) bad = `fma(${a[i]}, ${b[i]}, ${c[i]}): ${q[i]} vs ${want}`;
+  }
+  if (!bad && got.flags && flagged === 0) bad = `flags ${got.flags} without a tiny result`;
+  report(`${tag} exact fused multiply-add, n=${n}`, !bad, bad);
+}
+
+/** sdot (64 FMA chains + host fold) and NumPy's pairwise dot against the WASM kernels, as float32 scalars. */
+async function checkDots(g: GpuKernels, k: Kernels, n: number, tag: string): Promise<void> {
+  k.reset();
+  const x = values(n, n + 101), y = values(n, n + 102);
+  const xb = k.allocF32(n), yb = k.allocF32(n), ub = k.allocF32(n), out = k.allocF32(1);
+  k.f32(xb).set(x);
+  k.f32(yb).set(y);
+  const scalar = (run: () => void) => { run(); return k.f32(out)[0]!; };
+  const wantSdot = scalar(() => k.call("blas_sdot", out.ptr, xb.ptr, yb.ptr, n));
+  const wantNp = scalar(() => k.call("numpy_sum_prod", out.ptr, xb.ptr, yb.ptr, n));
+  const norm = Math.fround(Math.sqrt(scalar(() => k.call("blas_sdot", out.ptr, xb.ptr, xb.ptr, n))));
+  k.call("div_scalar", ub.ptr, xb.ptr, norm, n, 0);
+  const wantNpU = scalar(() => k.call("numpy_sum_prod", out.ptr, ub.ptr, yb.ptr, n));
+  g.beginTensor(0);
+  const tx = uploadWorking(g, x), ty = uploadWorking(g, y);
+  const lanes = g.buffer(256);
+  sdotLanes(g, tx, ty, lanes);
+  const l = new Float32Array((await g.readBack(lanes, 256)).buffer);
+  g.release(lanes);
+  const n64 = n - (n % 64);
+  const gotSdot = sdotFinish(l, await readRange(g, tx, n64, n), await readRange(g, ty, n64, n), n);
+  const gotNp = await numpyDot(g, tx, ty, undefined, undefined)();
+  const gotNpU = await numpyDot(g, tx, ty, norm, undefined)();
+  const { flags } = await readWorking(g, tx);
+  releaseTensor(g, tx);
+  releaseTensor(g, ty);
+  const bad = flags ? `flags ${flags}` : !Object.is(gotSdot, wantSdot) ? `sdot ${gotSdot} vs ${wantSdot}` : !Object.is(gotNp, wantNp) ? `numpy ${gotNp} vs ${wantNp}` : !Object.is(gotNpU, wantNpU) ? `numpy of x / norm ${gotNpU} vs ${wantNpU}` : undefined;
+  report(`${tag} sdot and NumPy's pairwise dot, n=${n}`, !bad, bad);
+}
+
 /** Inputs the GPU may not compute exactly raise the flag (the executor then uses the CPU). */
 async function checkFlags(g: GpuKernels, tag: string): Promise<void> {
   const cases: [string, number, number][] = [["NaN input", NaN, 1], ["infinite input", Infinity, 1], ["subnormal input", 1e-40, 1], ["underflowing product", 1e-20, 1e-20], ["overflowing product", 3e38, 4]];
@@ -239,17 +322,27 @@ async function checkFlags(g: GpuKernels, tag: string): Promise<void> {
   }
 }
 
-/** A whole golden merge with --device gpu and tiny chunks (every tensor crosses chunk boundaries). */
-async function checkGolden(name: string, reference: string): Promise<void> {
+/**
+ * A whole golden merge with --device gpu and tiny chunks (every tensor crosses chunk boundaries),
+ * byte for byte against MergeKit's reference, or (`reference` undefined: random methods, whose
+ * draws differ from torch's) against the same merge with --device cpu.
+ */
+async function checkGolden(name: string, reference: string | undefined, edit: (config: string) => string = (c) => c): Promise<void> {
   const golden = join(ROOT, "tests", "golden");
-  const out = join(mkdtempSync(join(tmpdir(), "amalgam-gpu-")), name);
-  const r = await merge(readFileSync(join(golden, "configs", `${name}.yml`), "utf8"), {
-    resolveModel: fsResolver(golden), sink: await FsOutputSink.create(out), kernels: await loadKernelModule(),
-    outputName: name, device: "gpu", gpuChunkElements: SEGMENT,
-  });
-  const same = readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(golden, reference, name, "model.safetensors")));
+  const config = edit(readFileSync(join(golden, "configs", `${name}.yml`), "utf8"));
+  const run = async (device: "cpu" | "gpu") => {
+    const out = join(mkdtempSync(join(tmpdir(), "amalgam-gpu-")), name);
+    const r = await merge(config, {
+      resolveModel: fsResolver(golden), sink: await FsOutputSink.create(out), kernels: await loadKernelModule(),
+      outputName: name, device, gpuChunkElements: SEGMENT,
+    });
+    return { r, bytes: readFileSync(join(out, "model.safetensors")) };
+  };
+  const { r, bytes } = await run("gpu");
+  const want = reference ? readFileSync(join(golden, reference, name, "model.safetensors")) : (await run("cpu")).bytes;
+  const same = bytes.equals(want);
   const onGpu = r.gpu?.tensors ?? 0;
-  report(`golden ${name} with --device gpu, ${SEGMENT}-element chunks`, same && onGpu === r.plan.tensors.length, `${onGpu}/${r.plan.tensors.length} tensors on the GPU, ${same ? "same bytes" : "DIFFERENT bytes"}`);
+  report(`golden ${name} with --device gpu, ${SEGMENT}-element chunks, vs ${reference ?? "--device cpu"}`, same && onGpu === r.plan.tensors.length, `${onGpu}/${r.plan.tensors.length} tensors on the GPU, ${same ? "same bytes" : "DIFFERENT bytes"}`);
 }
 
 async function main(): Promise<void> {
@@ -269,6 +362,9 @@ async function main(): Promise<void> {
   for (const n of [1, 7, 4097]) await checkConvert(small, k, n, "chunked");
   await checkConvert(big, k, MEDIUM + 3, "medium");
   await checkDivision(big, 1 << 16, "medium");
+  await checkFma(big, 1 << 16, "medium");
+  for (const n of [1, 31, 32, 63, 64, 100, 127, 4096, 8191, 8192, 8199, 12289, 3 * 8192 + 4096 + 37]) await checkDots(small, k, n, "chunked");
+  await checkDots(big, k, MEDIUM + 77, "medium");
   await checkFlags(big, "small");
 
   // selection: continuous and heavily tied data, both tie orders, every kind of range
@@ -305,9 +401,61 @@ async function main(): Promise<void> {
   }
   await checkMethod(small, k, "ties", 40, "BF16", [{}, { weight: 0.5, density: 0.01 }], { normalize: 1 }, 0, [values(40, 1), values(40, 2)], "small");
 
+  // the rest of the family: breadcrumbs (ascending ties, the gamma-zero quirk), DARE and DELLA
+  // (the generator on the GPU), L1 rescale (exact norms read back), DELLA's rows
+  for (const dtype of DTYPE_LIST) {
+    for (const [n, shape] of [[5, [5]], [4097, [4097]], [12289, [12289]], [12288, [96, 128]], [12288, [16, 96, 8]], [9000, [9, 1000]]] as const) {
+      const g = small;
+      const d = [values(n, 21), values(n, 22), values(n, 23), values(n, 24)];
+      const q = quantized(n, 9, 5);
+      const near = [d[0]!, d[0]!.map((v, i) => v + d[1]![i]! * 0.01), d[0]!.map((v, i) => v - d[2]![i]! * 0.02), d[0]!.map((v, i) => v + q[i]! * 0.5)];
+      const sh = shape as readonly number[];
+      const bc = [{}, { weight: 0.5, density: 0.8, gamma: 0.05 }, { weight: 0.3, density: 0.9, gamma: 0.02 }, { weight: 0.2, density: 0.7, gamma: 0.01 }];
+      await checkMethod(g, k, "breadcrumbs", n, dtype, bc, { normalize: 0, lambda: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "breadcrumbs_ties", n, dtype, bc, { normalize: 1, lambda: 1.2, rescale: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "breadcrumbs", n, dtype, [{}, { weight: 0.5, density: 0.8, gamma: 0.0001 }], { normalize: 0 }, 0, near.slice(0, 2), "chunked", sh, true);
+      const dare = [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }, { weight: 0.2, density: 0.3 }];
+      await checkMethod(g, k, "dare_linear", n, dtype, dare, { normalize: 0, rescale: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "dare_ties", n, dtype, dare, { normalize: 0, rescale: 1, lambda: 0.9 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "dare_ties", n, dtype, dare, { normalize: 1, rescale: 0 }, 0, near, "chunked", sh);
+      const della = [{}, { weight: 0.5, density: 0.5, epsilon: 0.1 }, { weight: 0.3, density: 0.7, epsilon: 0.15 }, { weight: 0.2, density: 0.4, epsilon: 0.2 }];
+      await checkMethod(g, k, "della", n, dtype, della, { normalize: 1, rescale: 1, lambda: 1.1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "della_linear", n, dtype, della, { normalize: 0, rescale: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "della_linear", n, dtype, della, { normalize: 0, rescale: 0 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "ties", n, dtype, [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }], { normalize: 1, rescale: 1 }, 0, near.slice(0, 3), "chunked", sh);
+      await checkMethod(g, k, "sce", n, dtype, [{}, {}, {}, {}], { select_topk: 1 }, 0, near, "chunked", sh);
+      await checkMethod(g, k, "sce", n, dtype, [{ weight: 1 }, { weight: 0.5 }, { weight: -0.3 }], {}, 1, [near[1]!, near[0]!, near[2]!], "chunked", sh, true);
+      await checkMethod(g, k, "sce", n, dtype, [{}, {}, {}], { select_topk: 0.5 }, 0, near.slice(0, 3), "chunked", sh);
+    }
+    // slerp: the sdot norms (64 FMA chains), NumPy's pairwise dot (8192-element buffers), both paths
+    for (const [sn, shape] of [[1, [1]], [63, [63]], [100, [100]], [8192, [8192]], [12289, [12289]], [20000, [100, 200]], [16389, [16389]]] as const) {
+      const g = small;
+      const d = [values(sn, 41), values(sn, 42)];
+      const near = [d[0]!, d[0]!.map((v, i) => v + d[1]![i]! * 0.001)];
+      const sh = shape as readonly number[];
+      await checkMethod(g, k, "slerp", sn, dtype, [{}, {}], { t: 0.35 }, 0, d, "chunked", sh);
+      await checkMethod(g, k, "slerp", sn, dtype, [{}, {}], { t: 0.8 }, 1, near, "chunked", sh);
+      await checkMethod(g, k, "slerp", sn, dtype, [{}, {}], { t: 0.5 }, 0, [d[0]!.map((v) => v * 1e-5), d[1]!], "chunked", sh);
+    }
+    await checkMethod(big, k, "slerp", MEDIUM + 77, dtype, [{}, {}], { t: 0.3 }, 0, [values(MEDIUM + 77, 51), values(MEDIUM + 77, 52)], "medium");
+    const n = MEDIUM + 5;
+    const d = [values(n, 31), values(n, 32), values(n, 33)];
+    const near = [d[0]!, d[0]!.map((v, i) => v + d[1]![i]! * 0.01), d[0]!.map((v, i) => v - d[2]![i]! * 0.02)];
+    await checkMethod(big, k, "sce", n, dtype, [{}, {}, {}], {}, 0, near, "medium");
+    await checkMethod(big, k, "dare_ties", n, dtype, [{}, { weight: 0.5, density: 0.5 }, { weight: 0.3, density: 0.7 }], { normalize: 0, rescale: 1 }, 0, near, "medium");
+    await checkMethod(big, k, "breadcrumbs_ties", n, dtype, [{}, { weight: 0.5, density: 0.8, gamma: 0.05 }, { weight: 0.3, density: 0.9, gamma: 0.02 }], { normalize: 0 }, 0, near, "medium");
+    await checkMethod(big, k, "della", n - 5, dtype, [{}, { weight: 0.5, density: 0.5, epsilon: 0.1 }, { weight: 0.3, density: 0.7, epsilon: 0.15 }], { normalize: 1, rescale: 1 }, 0, near.map((v) => v.subarray(0, n - 5)), "medium", [(n - 5) / 512, 512]);
+  }
+
   await checkGolden("linear", "reference");
   await checkGolden("task_arithmetic", "reference");
   await checkGolden("ties", "reference-stable");
+  await checkGolden("slerp", "reference");
+  await checkGolden("breadcrumbs", "reference-stable");
+  await checkGolden("breadcrumbs_ties", "reference-stable");
+  for (const name of ["dare_linear", "dare_ties", "della", "della_linear"]) await checkGolden(name, undefined);
+  // sce selects with select_topk 0.5 there (the GPU declines); without selection it runs on the GPU
+  await checkGolden("sce", undefined, (c) => c.replace("select_topk: 0.5", "select_topk: 1"));
 
   const failed = results.filter((r) => !r.ok);
   console.log(JSON.stringify({ adapter: big.adapter, probe, passed: results.length - failed.length, failed: failed.length, failures: failed.slice(0, 20) }));

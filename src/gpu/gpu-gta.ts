@@ -1,18 +1,26 @@
-// The task-arithmetic family on the GPU: task vectors, magnitude top-k (TIES), sign election and
-// the combine, with the weights, divisor and flags of src/methods/gta/family.ts. Variants whose
-// sparsifier needs the CPU (random draws, DELLA, breadcrumbs, L1 rescale) decline.
+// The task-arithmetic family on the GPU: task vectors, the sparsifiers (gpu-sparsify.ts), sign
+// election and the combine, with the weights, divisor and flags of src/methods/gta/family.ts.
 import { AmalgamError } from "../errors.ts";
 import { GTA_CONSENSUS, GTA_LAMBDA, GTA_NORMALIZE } from "../kernels/abi-gta.ts";
 import { toDType } from "../kernels/scalar.ts";
-import type { GpuMergeContext, GpuMergeInput, GpuMethod, GpuPlanContext } from "./gpu-method.ts";
-import { selectRankRange } from "./gpu-select.ts";
+import type { Sparsification } from "../methods/gta/sparsify.ts";
+import { sparsifyParams } from "../methods/gta/combine-params.ts";
+import { dellaRows } from "./gpu-della.ts";
+import type { GpuMergeContext, GpuMethod, GpuPlanContext } from "./gpu-method.ts";
+import { sparsifyAll } from "./gpu-sparsify.ts";
+import type { GpuTaskVector } from "./gpu-sparsify.ts";
 import type { GpuTensor } from "./gpu-tensor.ts";
 
 /** The two ways a covered variant differs (src/methods/gta/variants.ts). */
 export interface GpuGtaVariant {
   readonly name: string;
-  readonly magnitude: boolean;
+  readonly sparsification?: Sparsification;
   readonly consensus: boolean;
+  /**
+   * --device auto: the smallest tensor (elements) sent to a real GPU; Infinity where the GPU path
+   * was not measured faster (docs/gpu.md).
+   */
+  readonly autoMinElements: number;
 }
 
 /** As family.ts: |sum of weights| below this is treated as zero. */
@@ -28,15 +36,15 @@ function taskIndices(ctx: GpuPlanContext): number[] {
   return out;
 }
 
-function mergeGta(v: GpuGtaVariant, ctx: GpuMergeContext): GpuTensor {
+async function mergeGta(v: GpuGtaVariant, ctx: GpuMergeContext): Promise<GpuTensor> {
   const g = ctx.gpu;
   if (ctx.baseIndex === undefined) throw new AmalgamError("E_CONFIG", `tensor "${ctx.tensor}": merge_method "${v.name}" needs a base_model`);
   const base = ctx.inputs[ctx.baseIndex]!;
-  const tvs: { input: GpuMergeInput; index: number }[] = [];
+  const tvs: GpuTaskVector[] = [];
   ctx.inputs.forEach((input, index) => {
     if (index === ctx.baseIndex) return;
     base.tensor.chunks.forEach((c, i) => g.dispatch("task_vector", c, { mode: ctx.mode }, [input.tensor.chunks[i]!.buf, c.buf]));
-    tvs.push({ input, index });
+    tvs.push({ input, index, slot: tvs.length });
   });
   if (tvs.length === 0) return base.tensor;
   const weights = tvs.map((tv) => {
@@ -44,21 +52,8 @@ function mergeGta(v: GpuGtaVariant, ctx: GpuMergeContext): GpuTensor {
     if (w === undefined) throw new AmalgamError("E_CONFIG", `tensor "${ctx.tensor}": no "weight" for model ${tv.input.model}`);
     return w;
   });
-  if (v.magnitude) {
-    tvs.forEach((tv, slot) => {
-      const density = tv.input.params["density"] ?? 1;
-      if (density >= 1) return;
-      const n = ctx.numel;
-      const keep = Math.trunc(density * n);
-      if (keep <= 0) {
-        // the warning of src/methods/gta/sparsify.ts magnitude()
-        ctx.warn(`${v.name}: int(density × numel) is 0 for model ${tv.input.model} on tensor "${ctx.tensor}" (density ${density}, ${n} elements); its task vector is dropped (MergeKit stops with an AssertionError)`);
-        selectRankRange(g, tv.input.tensor, 0, 0, false, slot);
-        return;
-      }
-      // the `keep` largest |delta|, equal |delta| lower index first (TIE_INDEX_DESC, as sparsify.ts)
-      selectRankRange(g, tv.input.tensor, n - keep, n, true, slot);
-    });
+  if (v.sparsification) {
+    await sparsifyAll(ctx, v.sparsification, tvs, tvs.map((tv) => sparsifyParams({ name: v.name }, tv.input.params, ctx.global)));
   }
   const ws = weights.map((w) => toDType(w, ctx.dtype));
   let div = 0;
@@ -84,23 +79,17 @@ function mergeGta(v: GpuGtaVariant, ctx: GpuMergeContext): GpuTensor {
   return base.tensor;
 }
 
-/**
- * --device auto thresholds (docs/gpu.md). ties: 5.7x faster than one WASM thread at 11.5 M
- * elements on an H200, with about 1 ms of fixed cost per tensor against the CPU's ~50 ns per
- * element, so the GPU pays from roughly 2^18 elements. task_arithmetic is elementwise: the CPU
- * runs it in tiles on every core, like linear, so auto keeps it there.
- */
-const AUTO_MIN_ELEMENTS_SELECTING = 1 << 18;
-
 export function gpuGta(v: GpuGtaVariant): GpuMethod {
   return {
-    autoMinElements: v.magnitude || v.consensus ? AUTO_MIN_ELEMENTS_SELECTING : Infinity,
+    autoMinElements: v.autoMinElements,
     declines(ctx) {
       if (ctx.baseIndex === undefined) return "no base model";
       const baseShape = ctx.shapes[ctx.baseIndex]!;
       if (ctx.shapes.some((s) => !sameShape(s, baseShape))) return "inputs of different shapes";
-      if (v.magnitude && ctx.global["rescale"] && taskIndices(ctx).some((i) => (ctx.params[i]!["density"] ?? 1) < 1)) {
-        return "rescale needs float64 L1 norms (CPU only)";
+      if (v.sparsification === "della_magprune") {
+        const n = baseShape.reduce((a, b) => a * b, 1);
+        const { rowLen, inner } = dellaRows(baseShape, n);
+        if (rowLen * inner > ctx.chunkElements) return "a DELLA row is longer than a GPU chunk";
       }
       return undefined;
     },

@@ -20,6 +20,8 @@ const RING_SLOTS = 1024;
 const INITIAL_SLOTS = 16;
 /** Storage buffers kept for reuse after release, in bytes; more are destroyed. */
 const POOL_LIMIT_BYTES = 4 * 1024 * 1024 * 1024;
+/** Readback (MAP_READ) buffers kept for reuse, unmapped, in bytes; more are destroyed. */
+const STAGING_LIMIT_BYTES = 1024 * 1024 * 1024;
 
 /** What `openGpuKernels` found, for messages and for --device auto. */
 export interface GpuAdapterSummary {
@@ -74,6 +76,8 @@ export class GpuKernels {
   /** Released while commands that use them may still be unsubmitted: pooled at the next submit. */
   private retired: GpuBufferLike[] = [];
   private pooledBytes = 0;
+  private readonly stagingPool = new Map<number, GpuBufferLike[]>();
+  private stagingBytes = 0;
   private lostMessage: string | undefined;
   private scoped = false;
 
@@ -279,6 +283,29 @@ export class GpuKernels {
     this.recycle();
   }
 
+  /** A MAP_READ buffer of `size` bytes (a multiple of 4), reused from earlier reads when one fits. */
+  private takeStaging(size: number): GpuBufferLike {
+    const b = this.stagingPool.get(size)?.pop();
+    if (b) {
+      this.stagingBytes -= size;
+      return b;
+    }
+    return this.device.createBuffer({ size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST, label: "amalgam readback" });
+  }
+
+  /** Unmaps a read staging buffer and keeps it for the next read of that size (or destroys it). */
+  private giveStaging(b: GpuBufferLike, mapped: boolean): void {
+    if (!mapped || this.stagingBytes + b.size > STAGING_LIMIT_BYTES) {
+      b.destroy();
+      return;
+    }
+    b.unmap();
+    let list = this.stagingPool.get(b.size);
+    if (!list) this.stagingPool.set(b.size, (list = []));
+    list.push(b);
+    this.stagingBytes += b.size;
+  }
+
   /**
    * Submits, then reads back `parts` (each `bytes` long from offset 0 of its buffer) and the
    * flags word. The copies land in one staging buffer per part.
@@ -289,11 +316,11 @@ export class GpuKernels {
     const enc = this.enc();
     const staging = parts.map((p) => {
       const size = Math.ceil(p.bytes / 4) * 4;
-      const s = this.device.createBuffer({ size: Math.max(4, size), usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
+      const s = this.takeStaging(Math.max(4, size));
       if (size) enc.copyBufferToBuffer(p.buf, 0, s, 0, size);
       return s;
     });
-    const flagBuf = this.device.createBuffer({ size: 16, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
+    const flagBuf = this.takeStaging(16);
     enc.copyBufferToBuffer(this.stateBuf, 0, flagBuf, 0, 16);
     this.submit();
     const oom = this.scoped ? await this.device.popErrorScope() : null;
@@ -304,15 +331,44 @@ export class GpuKernels {
       flagBuf.destroy();
       throw new AmalgamError("E_GPU", `GPU ${oom ? "out of memory" : "validation error"}: ${(oom ?? invalid)!.message}`);
     }
+    let mapped = false;
     try {
       await Promise.all([...staging.map((s) => s.mapAsync(MAP_READ)), flagBuf.mapAsync(MAP_READ)]);
+      mapped = true;
       const data = staging.map((s, i) => new Uint8Array(s.getMappedRange().slice(0, parts[i]!.bytes)));
       const flags = new Uint32Array(flagBuf.getMappedRange().slice(0, 4))[0]!;
       return { data, flags };
     } finally {
-      for (const s of staging) s.destroy();
-      flagBuf.destroy();
+      for (const s of staging) this.giveStaging(s, mapped);
+      this.giveStaging(flagBuf, mapped);
     }
+  }
+
+  /**
+   * Submits, then reads back `bytes` of `buf` from `offset` (both multiples of 4) in the middle of
+   * a tensor (a method that needs a value on the host, such as a norm). The tensor's error scopes
+   * stay open.
+   */
+  async readBack(buf: GpuBufferLike, bytes: number, offset = 0): Promise<Uint8Array> {
+    if (this.lostMessage) throw new AmalgamError("E_GPU", `the GPU device was lost: ${this.lostMessage}`);
+    this.endPass();
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.takeStaging(size);
+    if (bytes > 0) this.enc().copyBufferToBuffer(buf, offset, staging, 0, size);
+    this.submit();
+    let mapped = false;
+    try {
+      await staging.mapAsync(MAP_READ);
+      mapped = true;
+      return new Uint8Array(staging.getMappedRange().slice(0, bytes));
+    } finally {
+      this.giveStaging(staging, mapped);
+    }
+  }
+
+  /** Marks the current tensor for the CPU (as an inexact value would): the host found it can't be exact. */
+  markInexact(): void {
+    this.device.queue.writeBuffer(this.stateBuf, 0, new Uint32Array([FLAG_INEXACT]));
   }
 
   /** Whether the last read's flags say the tensor must be redone on the CPU. */
@@ -325,6 +381,8 @@ export class GpuKernels {
     this.pass = undefined;
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
+    for (const list of this.stagingPool.values()) for (const b of list) b.destroy();
+    this.stagingPool.clear();
     this.device.destroy();
   }
 }

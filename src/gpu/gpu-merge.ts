@@ -10,6 +10,8 @@ import { gpuGta } from "./gpu-gta.ts";
 import { adapterSummary, GpuKernels } from "./gpu-kernels.ts";
 import type { GpuAdapterSummary } from "./gpu-kernels.ts";
 import { gpuLinear } from "./gpu-linear.ts";
+import { gpuSce } from "./gpu-sce.ts";
+import { gpuSlerp } from "./gpu-slerp.ts";
 import type { GpuMergeInput, GpuMethod, GpuPlanContext } from "./gpu-method.ts";
 import { decodeTensor, encodeTensor, readStored, releaseTensor, uploadStored } from "./gpu-tensor.ts";
 import type { GpuTensor } from "./gpu-tensor.ts";
@@ -20,11 +22,29 @@ export type DeviceChoice = "cpu" | "gpu" | "auto";
 
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ["cpu", "gpu", "auto"];
 
+/**
+ * --device auto thresholds (docs/gpu.md). ties: 5.7x faster than one WASM thread at 11.5 M
+ * elements on an H200, with about 1 ms of fixed cost per tensor against the CPU's ~50 ns per
+ * element, so the GPU pays from roughly 2^18 elements. breadcrumbs runs the same selection passes
+ * per task vector (with both bounds). task_arithmetic is elementwise: the CPU runs it in tiles on
+ * every core, like linear, so auto keeps it there. DARE, DELLA, sce and slerp are not measured
+ * on a GPU yet: auto keeps them on the CPU.
+ */
+const AUTO_MIN_ELEMENTS_SELECTING = 1 << 18;
+
 /** Methods with a GPU version; the rest always run on the CPU. */
 export const GPU_METHODS: Readonly<Record<string, GpuMethod>> = {
   linear: gpuLinear,
-  task_arithmetic: gpuGta({ name: "task_arithmetic", magnitude: false, consensus: false }),
-  ties: gpuGta({ name: "ties", magnitude: true, consensus: true }),
+  task_arithmetic: gpuGta({ name: "task_arithmetic", consensus: false, autoMinElements: Infinity }),
+  ties: gpuGta({ name: "ties", sparsification: "magnitude", consensus: true, autoMinElements: AUTO_MIN_ELEMENTS_SELECTING }),
+  breadcrumbs: gpuGta({ name: "breadcrumbs", sparsification: "magnitude_outliers", consensus: false, autoMinElements: AUTO_MIN_ELEMENTS_SELECTING }),
+  breadcrumbs_ties: gpuGta({ name: "breadcrumbs_ties", sparsification: "magnitude_outliers", consensus: true, autoMinElements: AUTO_MIN_ELEMENTS_SELECTING }),
+  dare_linear: gpuGta({ name: "dare_linear", sparsification: "random", consensus: false, autoMinElements: Infinity }),
+  dare_ties: gpuGta({ name: "dare_ties", sparsification: "random", consensus: true, autoMinElements: Infinity }),
+  della: gpuGta({ name: "della", sparsification: "della_magprune", consensus: true, autoMinElements: Infinity }),
+  della_linear: gpuGta({ name: "della_linear", sparsification: "della_magprune", consensus: false, autoMinElements: Infinity }),
+  sce: gpuSce,
+  slerp: gpuSlerp,
 };
 
 export interface GpuMergeOptions {
@@ -41,7 +61,10 @@ export interface GpuMergeStats {
   readonly adapter: string;
   /** Tensors whose output came from the GPU. */
   readonly tensors: number;
-  /** Tensors computed on the GPU but redone on the CPU (subnormal, infinite or NaN values). */
+  /**
+   * Tensors computed on the GPU but redone on the CPU (subnormal, infinite or NaN values, or a
+   * float64 sum the host could not certify).
+   */
   readonly redone: number;
 }
 
@@ -105,7 +128,7 @@ export class GpuMerger {
     }
     if (t.sources.some((s) => !isDType(s.tensor.dtype))) return "an input is not F32/BF16/F16";
     if (t.sources.some((s) => s.tensor.shape.length !== t.shape.length || s.tensor.shape.some((d, i) => d !== t.shape[i]))) return "an input's shape differs from the output's";
-    return method.declines(planContext(plan, t));
+    return method.declines(planContext(plan, t, this.kernels.chunkElements));
   }
 
   /**
@@ -120,7 +143,7 @@ export class GpuMerger {
     const pre = this.prefetched;
     this.prefetched = undefined;
     const raw = pre?.t === t ? await pre.raw : await readInputs(t);
-    g.beginTensor(method.slots(planContext(plan, t)));
+    g.beginTensor(method.slots(planContext(plan, t, g.chunkElements)));
     const owned: GpuTensor[] = [];
     const inputs: GpuMergeInput[] = t.sources.map((s, i) => {
       const dtype = s.tensor.dtype as DType;
@@ -133,7 +156,7 @@ export class GpuMerger {
     raw.length = 0;
     let result: GpuTensor;
     try {
-      result = method.merge({
+      result = await method.merge({
         gpu: g, tensor: t.name, shape: t.shape, numel, dtype: t.workingDtype, mode: DTYPES[t.workingDtype].code,
         inputs, baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: run.seed,
         modelIndices: t.sources.map((s) => plan.models.indexOf(s.model)), fixQuirks: run.fixQuirks,
@@ -178,8 +201,9 @@ async function readInputs(t: PlannedTensor): Promise<Uint8Array[]> {
   return raw;
 }
 
-function planContext(plan: MergePlan, t: PlannedTensor): GpuPlanContext {
+function planContext(plan: MergePlan, t: PlannedTensor, chunkElements: number): GpuPlanContext {
   return {
+    chunkElements,
     tensor: t.name, shapes: t.sources.map((s) => s.tensor.shape), models: t.sources.map((s) => s.model.ref.text),
     baseIndex: t.baseIndex, isEmbed: t.isEmbed, global: t.global, params: t.sources.map((s) => s.params),
   };

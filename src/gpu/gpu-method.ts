@@ -21,6 +21,8 @@ export interface GpuMergeContext extends Omit<MergeContext, "kernels" | "inputs"
 export interface GpuPlanContext extends PlanContext {
   readonly global: ParamValues;
   readonly params: readonly ParamValues[];
+  /** Elements per GPU chunk (every chunk but a tensor's last has this many). */
+  readonly chunkElements: number;
 }
 
 export interface GpuMethod {
@@ -33,6 +35,9 @@ export interface GpuMethod {
   declines(ctx: GpuPlanContext): string | undefined;
   /** Selection slots (state words) the merge needs. */
   slots(ctx: GpuPlanContext): number;
-  /** Records the merge; returns the working result (may be one of the inputs). */
-  merge(ctx: GpuMergeContext): GpuTensor;
+  /**
+   * Records the merge; returns the working result (may be one of the inputs). A method that needs
+   * a value on the host in between (an L1 norm) reads it back and resolves later.
+   */
+  merge(ctx: GpuMergeContext): GpuTensor | Promise<GpuTensor>;
 }

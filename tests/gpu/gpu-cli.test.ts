@@ -1,5 +1,6 @@
 // `amalgam merge --device gpu` under Deno (lavapipe in CI) writes MergeKit's golden bytes for
-// linear and ties with every tensor on the GPU; --device auto keeps a CPU (fallback) adapter out.
+// linear, ties, breadcrumbs_ties and slerp with every tensor on the GPU, and for the random methods
+// (dare_ties, della) the same bytes as --device cpu; --device auto keeps a CPU (fallback) adapter out.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,13 +21,28 @@ async function denoMerge(name: string, device: string): Promise<{ out: string; s
 }
 
 describe("amalgam merge --device under Deno", () => {
-  for (const [name, reference] of [["linear", "reference"], ["ties", "reference-stable"]] as const) {
+  for (const [name, reference] of [["linear", "reference"], ["ties", "reference-stable"], ["breadcrumbs_ties", "reference-stable"], ["slerp", "reference"]] as const) {
     it(`--device gpu: ${name} equals MergeKit's golden output byte for byte, every tensor on the GPU`, async () => {
       const { out, stderr } = await denoMerge(name, "gpu");
       expect(stderr).toMatch(/gpu: .*: 39 tensor\(s\) on the GPU, 0 redone on the CPU/);
       expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(GOLDEN, reference, name, "model.safetensors")))).toBe(true);
     });
   }
+
+  for (const name of ["dare_ties", "della"]) {
+    it(`--device gpu: ${name} (random draws) writes the same bytes as --device cpu, every tensor on the GPU`, async () => {
+      const gpu = await denoMerge(name, "gpu");
+      const cpu = await denoMerge(name, "cpu");
+      expect(gpu.stderr).toMatch(/gpu: .*: 39 tensor\(s\) on the GPU, 0 redone on the CPU/);
+      expect(readFileSync(join(gpu.out, "model.safetensors")).equals(readFileSync(join(cpu.out, "model.safetensors")))).toBe(true);
+    });
+  }
+
+  it("--device gpu: sce with select_topk < 1 stays on the CPU (float64 variance) and writes MergeKit's golden bytes", async () => {
+    const { out, stderr } = await denoMerge("sce", "gpu");
+    expect(stderr).toMatch(/gpu: .*: 0 tensor\(s\) on the GPU, 0 redone on the CPU/);
+    expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(GOLDEN, "reference-stable", "sce", "model.safetensors")))).toBe(true);
+  });
 
   it("--device auto leaves a fallback (CPU) adapter alone and gives the same bytes", async () => {
     const { out, stderr } = await denoMerge("ties", "auto");

@@ -46,6 +46,6 @@ export function combineParams(v: GtaVariant, tensor: string, models: readonly { 
 }
 
 /** The sparsifier parameters of one model. */
-export function sparsifyParams(v: GtaVariant, params: ParamValues, global: ParamValues): SparsifyParams {
+export function sparsifyParams(v: Pick<GtaVariant, "name">, params: ParamValues, global: ParamValues): SparsifyParams {
   return { method: v.name, density: params["density"] ?? 1, gamma: params["gamma"] ?? 0, epsilon: params["epsilon"] ?? 0, rescale: Boolean(global["rescale"]) };
 }
