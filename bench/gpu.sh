@@ -65,7 +65,7 @@ rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
 "$DENO" run -A runtimes/deno/gpu-bench.ts models "$WORK" --layers "$LAYERS" --vocab "$VOCAB" || exit 1
 
 rows=()
-# The GPU runs first for ties and della: on the CPU each of their tensors is single-threaded.
+# The GPU runs first for ties and della (the slower CPU runs last).
 for run in $RUNS; do
   method=${run%:*}
   device=${run#*:}
