@@ -384,6 +384,8 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
     await pool?.close();
     throw e;
   });
+  // The shard being closed while the next one merges (see below).
+  let closing: Promise<void> = Promise.resolve();
   try {
     let done = 0;
     let bytesDone = 0;
@@ -423,13 +425,20 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
         done++;
         options.onProgress?.({ tensorsDone: done, tensorsTotal: plan.tensors.length, bytesDone, bytesTotal: plan.totalBytes, tensor: t.name });
       }
-      await w.close();
       files.push(shard.file);
-      if (progress) {
-        await progress.add(shard.file, await w.finished());
-        state.finished = progress.files.size;
-      }
+      // The shard's last blocks, its fsync and rename, then its progress entry, run while the next
+      // shard merges: at most one shard is closing at a time, and closes stay in order.
+      await closing;
+      closing = (async () => {
+        await w.close();
+        if (progress) {
+          await progress.add(shard.file, await w.finished());
+          state.finished = progress.files.size;
+        }
+      })();
+      closing.catch(() => {}); // observed by the next await of `closing`
     }
+    await closing;
     if (part) {
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
         outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
@@ -452,6 +461,8 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
     await progress?.committing(files);
     await sink.commit();
   } finally {
+    // A failed merge waits for the shard it was closing before the sink is aborted.
+    await closing.catch(() => {});
     gpu?.close();
     await pool?.close();
     for (const m of plan.models) await m.files.dir.close?.();
