@@ -30,6 +30,8 @@ export interface StreamStep {
   readonly tileData: JsonValue;
   readonly acc32: number;
   readonly acc64: number;
+  /** StreamTileContext.kept. */
+  readonly kept?: "write" | "read";
 }
 
 /** Bytes of an accumulator of acc32 u32 words then acc64 u64 words (at a multiple of 8). */
@@ -161,7 +163,9 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     for (const [id, d] of r.quirks) env.quirk(id, d);
   };
 
+  let passes = 0;
   const runPass = async (pass: StreamPass): Promise<void> => {
+    const kept = !cache ? undefined : passes++ === 0 ? (pass.final ? undefined : "write") : "read";
     const free = [...slots];
     const inflight: { slot: StreamSlot; done: Promise<void>; bytes: number }[] = [];
     const drainOne = async () => {
@@ -197,7 +201,7 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
         baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: env.seed, fixQuirks: env.fixQuirks, out: slot.out,
         stream: step,
       });
-      const step = (s: "pre" | "main", data: JsonValue, tileData: JsonValue): StreamStep => ({ step: s, tile: i, data, tileData, acc32: pass.acc32, acc64: pass.acc64 });
+      const step = (s: "pre" | "main", data: JsonValue, tileData: JsonValue): StreamStep => ({ step: s, tile: i, data, tileData, acc32: pass.acc32, acc64: pass.acc64, ...(kept ? { kept } : {}) });
       const readDone = Promise.all(reads);
       const pre = pass.pre;
       const preDone = pre === undefined ? readDone.then(() => undefined) : readDone.then(() => pool.run(job(step("pre", pre, null)))).then(report);
@@ -242,6 +246,7 @@ export function runStreamStep(k: Kernels, job: TileJob, s: StreamStep): TileResu
     mode: DTYPES[job.dtype].code, inputs: job.inputs.map((i) => ({ ptr: i.ptr, dtype: i.dtype, params: i.params, isBase: i.isBase, model: i.model })),
     baseIndex: job.baseIndex, global: job.global, seed: job.seed, modelIndices: job.inputs.map((i) => i.modelIndex),
     fixQuirks: job.fixQuirks, step: s.step, data: s.data, tileData: s.tileData, acc, out: job.out, outDtype: job.outDtype,
+    ...(s.kept ? { kept: s.kept } : {}),
   });
   return { warnings: [], quirks: [] };
 }

@@ -156,6 +156,13 @@ export interface StreamTileContext {
   /** Final pass: where the encoded output tile goes. */
   readonly out: number;
   readonly outDtype: DType;
+  /**
+   * The inputs' tiles stay in memory across passes (they fit the cache budget): "write" in the
+   * first of several passes, where the method may overwrite a tile's stored bytes with anything of
+   * the same layout that later passes need instead (their task vectors); "read" in the later
+   * passes; undefined when every pass reads the files again.
+   */
+  readonly kept?: "write" | "read";
 }
 
 /** A merge in passes over tiles read by byte range, for tensors too large to hold whole. */

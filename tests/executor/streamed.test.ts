@@ -154,6 +154,34 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     expect(small.peak).toBeLessThan(8_000_000);
   });
 
+  it("NaN payloads, infinities and -0 in the inputs: streamed (inputs kept as task vectors between passes) equals whole", async () => {
+    for (const dtype of ["BF16", "F32"] as const) {
+      for (let m = 0; m < 4; m++) {
+        const d = join(dir, "special", dtype, `m${m}`);
+        writeModel(d, dtype, m);
+        if (m === 0) continue;
+        // plant special values in the MLP weight of each fine-tune
+        const f = readFileSync(join(d, "model.safetensors"));
+        const hlen = Number(f.readBigUInt64LE(0));
+        const header = JSON.parse(f.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
+        const at = 8 + hlen + header["model.layers.0.mlp.up_proj.weight"]!.data_offsets[0];
+        const bits = dtype === "BF16" ? [0x7fc1, 0xffa5, 0x7f80, 0xff80, 0x8000, 0x7f81] : [0x7fc00123, 0xffa00001, 0x7f800000, 0xff800000, 0x80000000, 0x7f800001];
+        bits.forEach((b, i) => {
+          const idx = 97 * m + 1000 * i + 13;
+          if (dtype === "BF16") f.writeUInt16LE(b, at + idx * 2);
+          else f.writeUInt32LE(b, at + idx * 4);
+        });
+        writeFileSync(join(d, "model.safetensors"), f);
+      }
+      const yaml = `merge_method: ties\nbase_model: special/${dtype}/m0\nmodels:\n${models(`special/${dtype}`, ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+      const whole = await merge(yaml);
+      for (const tileElements of [64, 4096]) {
+        const s = await merge(yaml, { tileElements });
+        expect(s.bytes.equals(whole.bytes), `${dtype}, ${tileElements}-element tiles`).toBe(true);
+      }
+    }
+  });
+
   it("keeps a tensor's stored inputs between passes when they fit the budget: each byte is read once", async () => {
     const shapes: Shapes = { ...SHAPES, "model.layers.0.mlp.up_proj.weight": [2048, 512] };
     for (let m = 0; m < 4; m++) writeModel(join(dir, "cache", `m${m}`), "BF16", m, shapes);

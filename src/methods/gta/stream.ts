@@ -356,6 +356,22 @@ function taskVectorChunk(k: Kernels, inp: StoredInput, c: number, n: number, bas
   return tv;
 }
 
+/**
+ * Whether a kept input tile holds its task vector after the first pass: when it is stored in the
+ * working dtype, the task vector (rounded to that dtype) fits its bytes exactly, and decoding it
+ * gives the same bits (bf16 rounding and encoding both truncate to the high half, NaN included;
+ * float32 is copied). float16 is left out: its NaN payloads would not survive the round trip.
+ */
+function holdsTaskVector(stored: DType, work: DType): boolean {
+  return stored === work && (work === "BF16" || work === "F32");
+}
+
+/** The task vector of input `inp` on a chunk: decoded when the kept tile holds it, else computed. */
+function taskVectorOf(k: Kernels, ctx: StreamTileContext, inp: StoredInput, c: number, n: number, base: F32Buf | undefined): F32Buf {
+  if (ctx.kept === "read" && holdsTaskVector(inp.dtype, ctx.dtype)) return decodeChunk(k, inp, c, n, ctx.dtype);
+  return taskVectorChunk(k, inp, c, n, base!, ctx.mode);
+}
+
 /** Masks task vector m in place on a chunk starting at tensor element `offset` (rank, random or della kinds). */
 function applyMaskOf(k: Kernels, d: PassData, m: number, mask: F32Buf, tv: F32Buf, offset: number, sel: number, counts: number, work: DType): void {
   if (d.kinds[m] === "rank") {
@@ -379,6 +395,11 @@ function workOf(kind: Kind, dtype: DType): DType {
   return kind === "random" || kind === "della" ? randomWorkDtype(dtype) : dtype;
 }
 
+/** Whether some task vector of `tvs` is computed from the base on this tile (not decoded from a kept tile). */
+function needsBase(ctx: StreamTileContext, tvs: readonly number[]): boolean {
+  return ctx.kept !== "read" || tvs.some((input) => !holdsTaskVector(ctx.inputs[input]!.dtype, ctx.dtype));
+}
+
 function tile(ctx: StreamTileContext): void {
   const k = ctx.kernels;
   const outBytes = DTYPES[ctx.outDtype].bytes;
@@ -387,11 +408,11 @@ function tile(ctx: StreamTileContext): void {
     for (let c = 0; c < ctx.numel; c += CHUNK) {
       const n = Math.min(CHUNK, ctx.numel - c);
       const mark = k.mark();
-      const base = decodeChunk(k, ctx.inputs[ctx.baseIndex!]!, c, n, ctx.dtype);
+      const base = needsBase(ctx, pre.tvs) ? decodeChunk(k, ctx.inputs[ctx.baseIndex!]!, c, n, ctx.dtype) : undefined;
       pre.tvs.forEach((input, m) => {
         const key = pre.keys[m]!;
         if (key.length === 0) return;
-        const tv = taskVectorChunk(k, ctx.inputs[input]!, c, n, base, ctx.mode);
+        const tv = taskVectorOf(k, ctx, ctx.inputs[input]!, c, n, base);
         k.call("rank_count_eq", pre.counts + (ctx.tile * pre.tvs.length + m) * 8, tv.ptr, n, key[0]!, key[1]!);
       });
       k.release(mark);
@@ -410,8 +431,15 @@ function tile(ctx: StreamTileContext): void {
   for (let c = 0; c < ctx.numel; c += chunk) {
     const n = Math.min(chunk, ctx.numel - c);
     const mark = k.mark();
-    const base = decodeChunk(k, ctx.inputs[ctx.baseIndex!]!, c, n, ctx.dtype);
-    const tvs = d.tvs.map((input) => taskVectorChunk(k, ctx.inputs[input]!, c, n, base, ctx.mode));
+    const base = d.step === "final" || needsBase(ctx, d.tvs) ? decodeChunk(k, ctx.inputs[ctx.baseIndex!]!, c, n, ctx.dtype) : undefined;
+    const tvs = d.tvs.map((input) => taskVectorOf(k, ctx, ctx.inputs[input]!, c, n, base));
+    if (ctx.kept === "write") {
+      // later passes decode these instead of computing them again (before any masking below)
+      d.tvs.forEach((input, m) => {
+        const inp = ctx.inputs[input]!;
+        if (holdsTaskVector(inp.dtype, ctx.dtype)) k.call("encode", inp.ptr + c * DTYPES[inp.dtype].bytes, tvs[m]!.ptr, DTYPES[inp.dtype].code, n);
+      });
+    }
     const mask = k.allocF32(n);
     if (d.step === "hist") {
       tvs.forEach((tv, m) => {
@@ -447,8 +475,9 @@ function tile(ctx: StreamTileContext): void {
         const f = d.factors[m];
         finishMasked(k, tv.ptr, n, f === null || f === undefined ? undefined : fromBits(f), work, ctx.dtype);
       });
-      if (T > 0) k.call("gta_combine", base.ptr, base.ptr, k.u32Array(tvs.map((tv) => tv.ptr)), ws, T, n, ctx.mode, d.flags, fromBits(d.div), fromBits(d.lambda));
-      k.call("encode", ctx.out + c * outBytes, base.ptr, DTYPES[ctx.outDtype].code, n);
+      const out = base!; // decoded on every final step
+      if (T > 0) k.call("gta_combine", out.ptr, out.ptr, k.u32Array(tvs.map((tv) => tv.ptr)), ws, T, n, ctx.mode, d.flags, fromBits(d.div), fromBits(d.lambda));
+      k.call("encode", ctx.out + c * outBytes, out.ptr, DTYPES[ctx.outDtype].code, n);
     }
     k.release(mark);
   }
