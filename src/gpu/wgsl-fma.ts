@@ -8,6 +8,7 @@
 // of it only below the other's lowest bit, kept as a sticky bit), added or subtracted, and rounded
 // to 24 bits. Subnormal, infinite or NaN operands, and results below 2^-125 or overflowing, raise
 // the inexact flag (the tensor is redone on the CPU), as the other arithmetic of wgsl-common.ts.
+import { WGSL_MUL_WIDE } from "./wgsl-mul-wide.ts";
 
 export const WGSL_FMA = /* wgsl */ `
 fn u64_shl(v: vec2u, s: u32) -> vec2u {
@@ -36,19 +37,7 @@ fn u64_top(a: vec2u) -> u32 {
   if (a.y != 0u) { return 63u - countLeadingZeros(a.y); }
   return 31u - countLeadingZeros(a.x);
 }
-// 32 x 32 -> 64-bit product
-fn u32_mul_wide(a: u32, b: u32) -> vec2u {
-  let a0 = a & 0xffffu;
-  let a1 = a >> 16u;
-  let b0 = b & 0xffffu;
-  let b1 = b >> 16u;
-  let p00 = a0 * b0;
-  let p01 = a0 * b1;
-  let p10 = a1 * b0;
-  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-  return vec2u((p00 & 0xffffu) | (mid << 16u), a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
-}
-
+${WGSL_MUL_WIDE}
 // sign | round((s + sticky) * 2^e) as a float32; s != 0
 fn fma_pack(sign: u32, s: vec2u, e: i32, sticky: bool) -> f32 {
   let t = u64_top(s);

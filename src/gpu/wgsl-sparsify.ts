@@ -10,6 +10,7 @@
 //                 element's rank from a table the host computed
 //   scale_round   masked *= factor rounded to the work dtype, then rounded to the tensor's dtype
 import { gridStride, WGSL_COMMON, WORKGROUP_SIZE } from "./wgsl-common.ts";
+import { WGSL_MUL_WIDE } from "./wgsl-mul-wide.ts";
 
 /** u32 words of one L1 accumulator: 256 low words, then 256 high words (one per exponent field). */
 export const L1_ACC_WORDS = 512;
@@ -133,21 +134,9 @@ export const WGSL_BERNOULLI = WGSL_COMMON + /* wgsl */ `
 @group(0) @binding(3) var<storage, read> rank: array<u32>;
 @group(0) @binding(4) var<storage, read> table: array<f32>;
 
-// 32 x 32 -> 64-bit product as (lo, hi)
-fn mul_wide(a: u32, b: u32) -> vec2u {
-  let a0 = a & 0xffffu;
-  let a1 = a >> 16u;
-  let b0 = b & 0xffffu;
-  let b1 = b >> 16u;
-  let p00 = a0 * b0;
-  let p01 = a0 * b1;
-  let p10 = a1 * b0;
-  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-  return vec2u((p00 & 0xffffu) | (mid << 16u), a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
-}
-// the low 64 bits of a * b
+${WGSL_MUL_WIDE}// the low 64 bits of a * b
 fn mul64(a: vec2u, b: vec2u) -> vec2u {
-  let w = mul_wide(a.x, b.x);
+  let w = u32_mul_wide(a.x, b.x);
   return vec2u(w.x, w.y + a.x * b.y + a.y * b.x);
 }
 fn add64(a: vec2u, b: vec2u) -> vec2u {
