@@ -196,4 +196,30 @@ describe("browser page (headless Chromium)", () => {
     expect(readFileSync((await (await download).path())!).equals(ref)).toBe(true);
     await page.close();
   });
+
+  it("--device gpu in the browser: Chromium's WebGPU (SwiftShader, a CPU adapter) merges linear, ties and slerp with every tensor on the GPU, MergeKit's bytes", async () => {
+    const gpuBrowser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"] });
+    try {
+      for (const [name, reference] of [["linear", "reference"], ["ties", "reference-stable"], ["slerp", "reference"]] as const) {
+        extra.set(`/gpu-${name}.yml`, { type: "text/yaml", body: golden(name, `${origin}/models/tiny-bf16/`) });
+        const page = await gpuBrowser.newPage();
+        await page.goto(`${origin}/index.html`);
+        // a string, not a function: vitest would rewrite a function's import() for Node
+        const r = (await page.evaluate(`(async () => {
+          const lib = await import(location.origin + "/amalgam.js");
+          const sink = await lib.DirectorySink.opfs("gpu-${name}");
+          const yaml = await (await fetch("/gpu-${name}.yml")).text();
+          const result = await lib.merge(lib.parseMergeConfig(yaml, "${name}.yml"), { resolveModel: lib.httpResolver(), sink, kernels: await lib.loadKernelModule(false), device: "gpu" });
+          return { gpu: result.gpu ? { onGpu: result.gpu.tensors, redone: result.gpu.redone, adapter: result.gpu.adapter } : null };
+        })()`)) as { gpu: { onGpu: number; redone: number; adapter: string } | null };
+        expect(r.gpu, name).not.toBeNull();
+        expect(r.gpu!.onGpu, `${name} on ${r.gpu!.adapter}`).toBe(39);
+        expect(r.gpu!.redone, name).toBe(0);
+        expect((await opfsFile(page, `gpu-${name}`, "model.safetensors")).equals(readFileSync(join(GOLDEN, reference, name, "model.safetensors"))), name).toBe(true);
+        await page.close();
+      }
+    } finally {
+      await gpuBrowser.close();
+    }
+  });
 });
