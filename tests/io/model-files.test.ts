@@ -1,7 +1,7 @@
 // Sharded model directories: model.safetensors.index.json validated against the shards.
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { openModelFiles } from "../../src/io/model-files.ts";
 import { FsModelDirectory } from "../../runtimes/node/fs-model.ts";
 import { writeModel } from "../fixtures/make-model.ts";
@@ -16,7 +16,16 @@ function sharded(): string {
 const SHARD1 = "model-00001-of-00007.safetensors";
 const SHARD2 = "model-00002-of-00007.safetensors";
 const INDEX = "model.safetensors.index.json";
-const open = (dir: string) => openModelFiles(new FsModelDirectory("m", dir));
+const dirs: FsModelDirectory[] = [];
+/** Opens a model as the planner does; its files are closed after the test (the caller's job). */
+const open = (dir: string) => {
+  const d = new FsModelDirectory("m", dir);
+  dirs.push(d);
+  return openModelFiles(d);
+};
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await d.close();
+});
 
 describe("sharded model directories", () => {
   it("reads every tensor of every shard through the index", async () => {

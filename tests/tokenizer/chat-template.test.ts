@@ -84,6 +84,7 @@ describe("chat templates in the output", () => {
     expect(cfg["chat_template"]).toBe(b);
     const dirs = await Promise.all(["base", "chat"].map((m) => fsResolver(dir)(m)));
     expect(await resolveChatTemplate("auto", dirs, "c")).toBe(a);
+    for (const d of dirs) await d.close?.();
   });
 
   it("a built-in template is written into the merged tokenizer's config and renders there", async () => {

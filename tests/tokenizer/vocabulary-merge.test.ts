@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMergeConfig } from "../../src/config/parse-config.ts";
 import { AmalgamError } from "../../src/errors.ts";
 import { roundBf16 } from "../../src/kernels/scalar.ts";
@@ -51,9 +51,16 @@ function storedRow(name: ModelName, tensor: string, r: number): Float32Array {
   return tensorValues(m, t).subarray(r * H, (r + 1) * H);
 }
 
+const plans: MergePlan[] = [];
+/** A plan over the models in `dir`; their files are closed after the file's tests (as merge() does at its end). */
 async function planOf(dir: string, yaml: string): Promise<MergePlan> {
-  return buildPlan(parseMergeConfig(yaml, "test.yml"), { resolveModel: fsResolver(dir) });
+  const plan = await buildPlan(parseMergeConfig(yaml, "test.yml"), { resolveModel: fsResolver(dir) });
+  plans.push(plan);
+  return plan;
 }
+afterAll(async () => {
+  for (const p of plans.splice(0)) for (const m of p.models) await m.files.dir.close?.();
+});
 
 /** The permuted [rows, H] matrix the method sees for `model`, read through the plan. */
 async function permuted(plan: MergePlan, tensor: string, model: string): Promise<Float32Array> {
