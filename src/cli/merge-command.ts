@@ -101,8 +101,16 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
     }
   }
   const useWorkers = threads > 1 && host.threadPool !== undefined;
-  const module = await host.loadKernelModule(useWorkers);
-  const sink = await host.createSink(outDir, { staging: stagingName(part ?? "merge") });
+  let module: Awaited<ReturnType<typeof host.loadKernelModule>>;
+  let sink: Awaited<ReturnType<typeof host.createSink>>;
+  try {
+    module = await host.loadKernelModule(useWorkers);
+    sink = await host.createSink(outDir, { staging: stagingName(part ?? "merge") });
+  } catch (e) {
+    // merge() closes the plan's files once it has them; before that, they are ours to close
+    if (plan) for (const m of plan.models) await m.files.dir.close?.().catch(() => {});
+    throw e;
+  }
   const start = host.now();
   const bar = progressBar(host, !quiet && host.stderrIsTTY);
   const result = await merge(config, {

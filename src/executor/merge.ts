@@ -319,6 +319,16 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
     resolveModel: options.resolveModel, outShardSize: options.outShardSize, fixQuirks: options.fixQuirks, allowCrimes: options.allowCrimes,
     kernelModule: options.kernels instanceof WebAssembly.Module ? options.kernels : undefined,
   }));
+  // The plan's model files are open from here on: closed however the merge ends, also when it
+  // stops before writing anything (an output directory refused, bad --shard, no GPU).
+  try {
+    return await mergePlanned(plan, options, state, warn);
+  } finally {
+    for (const m of plan.models) await m.files.dir.close?.().catch(() => {});
+  }
+}
+
+async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunState, warn: (m: string) => void): Promise<MergeResult> {
   for (const w of plan.warnings) warn(w);
   const k = options.kernels instanceof Kernels ? options.kernels : await Kernels.instantiate(options.kernels);
   const sink = options.sink;
@@ -465,7 +475,6 @@ async function mergeInto(config: MergeConfig | string, options: MergeOptions, st
     await closing.catch(() => {});
     gpu?.close();
     await pool?.close();
-    for (const m of plan.models) await m.files.dir.close?.();
   }
   return { plan, files, peakKernelBytes: Math.max(k.peakBytes, k.memory.buffer.byteLength), threads: pool?.threads ?? 1, gpu: gpu?.stats, resumed: [...resumed] };
 }

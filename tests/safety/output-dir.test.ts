@@ -221,3 +221,32 @@ describe("a full disk (ENOSPC injected into the sink)", () => {
     expect(listing(out)).toEqual([]);
   });
 });
+
+describe("a merge that stops before writing closes its inputs", () => {
+  const fds = () => readdirSync("/proc/self/fd").length;
+  it.skipIf(!existsSync("/proc/self/fd"))("E_OUTPUT_EXISTS, E_OUTPUT_UNSAFE and E_ARGS from the library leave no model file open", async () => {
+    const yaml = readFileSync(join(root, "merge.yml"), "utf8");
+    const kernels = await loadKernelModule();
+    const attempt = async (out: string, extra: Record<string, unknown> = {}) => {
+      try {
+        await merge(parseMergeConfig(yaml, "merge.yml"), { resolveModel: fsResolver(root), sink: await FsOutputSink.create(out), kernels, outputName: "merged", outShardSize: 40_000, ...extra });
+        return "merged";
+      } catch (e) {
+        if (!(e instanceof AmalgamError)) throw e;
+        return e.code;
+      }
+    };
+    const full = join(tempDir("amalgam-fds-"), "out");
+    mkdirSync(full, { recursive: true });
+    writeFileSync(join(full, "notes.txt"), "mine");
+    const inputDir = readdirSync(root).find((n) => existsSync(join(root, n, "config.json")))!;
+    await attempt(full); // warm up: the module, the thread-independent caches
+    const before = fds();
+    for (let i = 0; i < 5; i++) {
+      expect(await attempt(full)).toBe("E_OUTPUT_EXISTS");
+      expect(await attempt(join(root, inputDir, "out"))).toBe("E_OUTPUT_UNSAFE");
+      expect(await attempt(join(tempDir("amalgam-fds-"), "out"), { part: { index: 3, count: 2 } })).toBe("E_ARGS");
+    }
+    expect(fds()).toBeLessThanOrEqual(before);
+  });
+});
