@@ -10,6 +10,7 @@
 // - breadcrumbs (MergeKit's ascending sort, made stable): keep ranks [n_bot, n - n_top) with
 //   tieHighFirst = 0.
 import { OK } from "./convert";
+import { rank_hist_hi, rank_hist_lo } from "./select-rank-stream";
 
 const HI_BINS: usize = 32768; // (|x| bits) >> 16 <= 0x7fff
 const LO_BINS: usize = 65536;
@@ -34,28 +35,7 @@ function findBin(hist: usize, bins: usize, p: usize): u64 {
 /** hist = histogram of the low 16 key bits over the elements whose high 16 bits are `bin`. */
 function lowHistogram(x: usize, n: usize, bin: u32, hist: usize): void {
   memory.fill(hist, 0, LO_BINS << 2);
-  const bv = i32x4.splat(bin);
-  const absv = i32x4.splat(ABS);
-  let i: usize = 0;
-  for (; i + 4 <= n; i += 4) {
-    const k = v128.and(v128.load(x + (i << 2)), absv);
-    if (v128.any_true(i32x4.eq(i32x4.shr_u(k, 16), bv))) {
-      for (let j: usize = 0; j < 4; j++) {
-        const kj = keyAt(x, i + j);
-        if (kj >> 16 == bin) {
-          const h = hist + (<usize>(kj & 0xffff) << 2);
-          store<u32>(h, load<u32>(h) + 1);
-        }
-      }
-    }
-  }
-  for (; i < n; i++) {
-    const k = keyAt(x, i);
-    if (k >> 16 == bin) {
-      const h = hist + (<usize>(k & 0xffff) << 2);
-      store<u32>(h, load<u32>(h) + 1);
-    }
-  }
+  rank_hist_lo(hist, x, n, bin);
 }
 
 // @ts-ignore: decorator
@@ -82,11 +62,9 @@ export function mask_rank_range(mask: usize, x: usize, n: usize, lo: usize, hi: 
   const hasLo = lo > 0;
   const hasHi = hi < n;
 
-  memory.fill(scratch, 0, HI_BINS << 2);
-  for (let i: usize = 0; i < n; i++) {
-    const h = scratch + (<usize>(keyAt(x, i) >> 16) << 2);
-    store<u32>(h, load<u32>(h) + 1);
-  }
+  // the high histogram, then a word for rank_hist_hi's OR of the low bits (unused here)
+  memory.fill(scratch, 0, (HI_BINS + 1) << 2);
+  rank_hist_hi(scratch, x, n, scratch + (HI_BINS << 2));
   const fLo = hasLo ? findBin(scratch, HI_BINS, lo) : 0;
   const fHi = hasHi ? findBin(scratch, HI_BINS, hi) : 0;
   const binLo = <u32>(fLo & 0xffffffff);
