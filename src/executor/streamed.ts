@@ -157,7 +157,6 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     let at = base;
     driver.inputs.forEach((j, n) => { cache!.set(j, at); at += cacheBytes[n]!; });
   }
-  const cached = new Set<number>();
   const report = (r: TileResult) => {
     for (const m of r.warnings) env.warn(m);
     for (const [id, d] of r.quirks) env.quirk(id, d);
@@ -187,7 +186,8 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
         const c = cache?.get(j);
         return c === undefined ? p : c + off * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes;
       });
-      const reads = driver.inputs.filter((j) => !cached.has(j)).map((j) => {
+      // a pass after the first over kept inputs reads no file
+      const reads = (kept === "read" ? [] : driver.inputs).map((j) => {
         const s = t.sources[j]!.tensor;
         const b = DTYPES[s.dtype as DType].bytes;
         return s.source.readInto(s.offset + off * b, k.bytes(ptrs[j]!, n * b));
@@ -213,7 +213,6 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
       inflight.push({ slot, done, bytes: n * outBytes });
     }
     while (inflight.length) await drainOne();
-    if (cache) for (const j of driver.inputs) if (cache.has(j)) cached.add(j);
   };
 
   try {
