@@ -15,6 +15,7 @@ import { merge } from "../../src/executor/merge.ts";
 import { httpResolver } from "../../src/io/http-model.ts";
 import type { HttpOptions } from "../../src/io/http-model.ts";
 import { Rng } from "../../src/fuzz/rng.ts";
+import { fsResolver } from "../../runtimes/node/fs-model.ts";
 import { FsOutputSink } from "../../runtimes/node/fs-sink.ts";
 import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 import { startLyingServer } from "../helpers/lying-server.ts";
@@ -78,7 +79,6 @@ describe("a server that lies at random", () => {
         if (two) {
           const ref = join(tempDir("amalgam-chaos-ref-"), "merged");
           const localYaml = yaml.replaceAll(`${server.url}/`, `${MODELS}/`);
-          const { fsResolver } = await import("../../runtimes/node/fs-model.ts");
           await merge(parseMergeConfig(localYaml, "local.yml"), { resolveModel: fsResolver(), sink: await FsOutputSink.create(ref), kernels, outputName: "merged" });
           expect(got.equals(readFileSync(join(ref, "model.safetensors"))), `run ${run}: linear bytes`).toBe(true);
         } else {
