@@ -10,3 +10,4 @@ export { gta_combine } from "./gta-combine";
 export { tv_variance } from "./gta-variance";
 export { sum_squares } from "./gta-sum-squares";
 export { sce_combine } from "./gta-sce-combine";
+export { tv_bf16, rank_band_bf16 } from "./gta-tv-bf16";

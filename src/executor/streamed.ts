@@ -135,24 +135,25 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
   const tiles = Math.ceil(numel / tile);
   const modelIndices = t.sources.map((s) => plan.models.indexOf(s.model));
   k.reset();
+  // The stored bytes of the inputs the driver reads, kept across passes when they fit the cache
+  // budget: a later pass then reads no file. Tiles are multiples of 64 elements, so every tile's
+  // bytes in the cache stay 64-byte aligned.
+  const keptBytes = (inputs: readonly number[]) => inputs.map((j) => align64(numel * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes));
+  const keeps = (inputs: readonly number[]) => env.cacheBytes > 0 && keptBytes(inputs).reduce((a, b) => a + b, 0) <= env.cacheBytes;
   const driver = streamed.begin({
     kernels: k, tensor: t.name, shape: t.shape, numel, dtype: t.workingDtype, mode: DTYPES[t.workingDtype].code,
     inputs: t.sources.map((s) => ({ shape: s.tensor.shape, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase, model: s.model.ref.text })),
     baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: env.seed, modelIndices, fixQuirks: env.fixQuirks,
     warn: env.warn, quirk: (id, d) => env.quirk(id, d),
-    tileElements: tile, tiles, statsBytes: env.statsBytes,
+    tileElements: tile, tiles, statsBytes: env.statsBytes, keeps,
   });
   if (!driver) return undefined;
   const outBytes = DTYPES[t.outDtype].bytes;
   const accs = env.scratch.map((r) => align64(r.start));
-  // The stored bytes of the inputs the driver reads, kept across passes when they fit the cache
-  // budget: a later pass then reads no file. Tiles are multiples of 64 elements, so every tile's
-  // bytes in the cache stay 64-byte aligned.
-  const cacheBytes = driver.inputs.map((j) => align64(numel * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes));
-  const cacheTotal = cacheBytes.reduce((a, b) => a + b, 0);
   let cache: Map<number, number> | undefined;
-  if (env.cacheBytes > 0 && cacheTotal <= env.cacheBytes) {
-    const base = align64(k.alloc(cacheTotal + 64));
+  if (keeps(driver.inputs)) {
+    const cacheBytes = keptBytes(driver.inputs);
+    const base = align64(k.alloc(cacheBytes.reduce((a, b) => a + b, 0) + 64));
     cache = new Map();
     let at = base;
     driver.inputs.forEach((j, n) => { cache!.set(j, at); at += cacheBytes[n]!; });

@@ -17,6 +17,8 @@ export interface GtaKernelExports {
   tv_variance(out: number, ptrs: number, k: number, n: number, mode: number, count: number): number;
   sum_squares(res: number, x: number, n: number, mode: number): number;
   sce_combine(out: number, base: number, tvs: number, ws: number, k: number, n: number, mode: number, clampMin: number): number;
+  tv_bf16(dst: number, x: number, base: number, n: number, hist: number, first: number, shift: number): number;
+  rank_band_bf16(x: number, n: number, a: number, w: number, hot: number, above: number, band: number): number;
 }
 
 /** gta_combine flags (assembly/gta-combine.ts). */

@@ -99,6 +99,11 @@ export interface StreamBeginContext extends Omit<MergeContext, "inputs"> {
   readonly tiles: number;
   /** Bytes of main-thread memory the driver may hold for statistics (e.g. per-tile histograms). */
   readonly statsBytes: number;
+  /**
+   * Whether the tiles of these inputs would stay in memory across passes (StreamTileContext.kept),
+   * so that a pass after the first reads no file.
+   */
+  keeps(inputs: readonly number[]): boolean;
 }
 
 /** One pass over the tiles of a tensor. */

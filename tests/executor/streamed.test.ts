@@ -13,6 +13,7 @@ import { fsResolver } from "../../runtimes/node/fs-model.ts";
 import type { ModelDirectory } from "../../src/io/storage.ts";
 import { GOLDEN, runGolden, runMerge, tempDir } from "../helpers/run-merge.ts";
 import { f32ToF16Bits, roundRef } from "../helpers/reference.ts";
+import { inSample, SAMPLE_SHIFT } from "../../src/methods/gta/rank-band.ts";
 
 const outBytes = (dir: string) => readFileSync(join(dir, "model.safetensors"));
 
@@ -179,6 +180,32 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
         const s = await merge(yaml, { tileElements });
         expect(s.bytes.equals(whole.bytes), `${dtype}, ${tileElements}-element tiles`).toBe(true);
       }
+    }
+  });
+
+  it("bf16 ties whose sampled elements mislead the band (the full histogram decides): streamed equals whole", async () => {
+    // the fine-tunes equal the base on tv_bf16's sampled elements of the MLP weight: the sample
+    // sees zeros and places the top-k boundary far below the real one
+    const name = "model.layers.0.mlp.up_proj.weight";
+    const tensorAt = (f: Buffer) => {
+      const hlen = Number(f.readBigUInt64LE(0));
+      const header = JSON.parse(f.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
+      return 8 + hlen + header[name]!.data_offsets[0];
+    };
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "misled", `m${m}`), "BF16", m);
+    const base = readFileSync(join(dir, "misled", "m0", "model.safetensors"));
+    for (let m = 1; m < 4; m++) {
+      const file = join(dir, "misled", `m${m}`, "model.safetensors");
+      const f = readFileSync(file);
+      const at = tensorAt(f);
+      for (let i = 0; i < 1000 * 64; i++) if (inSample(i, SAMPLE_SHIFT)) f.writeUInt16LE(base.readUInt16LE(tensorAt(base) + i * 2), at + i * 2);
+      writeFileSync(file, f);
+    }
+    const yaml = `merge_method: ties\nbase_model: misled/m0\nmodels:\n${models("misled", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const whole = await merge(yaml);
+    for (const tileElements of [64, 4096]) {
+      const s = await merge(yaml, { tileElements });
+      expect(s.bytes.equals(whole.bytes), `${tileElements}-element tiles`).toBe(true);
     }
   });
 

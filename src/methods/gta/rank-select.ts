@@ -28,7 +28,7 @@ export interface StageOne {
 }
 
 /** The bin holding ascending position p, and the count of elements in lower bins. */
-function findBin(hist: Uint32Array, p: number): { bin: number; cum: number } {
+export function findBin(hist: Uint32Array, p: number): { bin: number; cum: number } {
   let cum = 0;
   for (let b = 0; b < hist.length; b++) {
     const c = hist[b]!;
@@ -39,7 +39,7 @@ function findBin(hist: Uint32Array, p: number): { bin: number; cum: number } {
 }
 
 /** Normalized range: [lo, min(hi, n)). */
-function bounds(r: RankRange, n: number): { lo: number; hi: number } {
+export function bounds(r: RankRange, n: number): { lo: number; hi: number } {
   return { lo: r.lo, hi: Math.min(r.hi, n) };
 }
 

@@ -1,15 +1,19 @@
 // The task-arithmetic family streamed: a tensor merged in passes over tiles read by byte range
 // (src/executor/streamed.ts), never held whole. Same bytes as mergeGta for every tile size and
 // thread count:
+//   sample (rank sparsifiers over bfloat16 task vectors kept in memory between passes) each
+//          model's bytes become its task vector; the keys of a fixed 1/16 sample are counted;
+//   band   (after sample) exact counts in a narrow band of keys around the sampled boundaries
+//          and of the keys above it (rank-band.ts); when a boundary is outside the band, hist;
 //   hist   (rank sparsifiers: ties, breadcrumbs) per-model histograms of the |delta| bits >> 16;
 //   lo     (only when some key has low bits, i.e. float16/float32) the low bits of the boundary bins;
 //   l1     (rescale) the exact L1 norms before and after masking (l1-sum.ts);
 //          DELLA ranks within rows, so its tiles and chunks hold whole rows and need nothing else;
 //   final  each output tile from its inputs and the statistics.
 // Equal |delta| at a boundary are kept by flat index, so marking a tile needs the number of
-// boundary-equal elements before it. For bfloat16 tensors of few enough tiles the hist pass keeps
-// one histogram per tile, which holds those counts; otherwise the first pass that marks has a
-// `pre` step counting them per tile. The driver adds the counts up in tile order (tileData).
+// boundary-equal elements before it. For bfloat16 tensors of few enough tiles the hist and band
+// passes keep their counts per tile, which hold those counts; otherwise the first pass that
+// marks has a `pre` step counting them per tile. The driver adds the counts up in tile order (tileData).
 // Every float crossing to the tile jobs travels as its float32 bits (JSON has no -0, NaN or inf).
 import { AmalgamError } from "../../errors.ts";
 import type { DType } from "../../dtype.ts";
@@ -23,6 +27,8 @@ import type { GtaVariant } from "./combine-params.ts";
 import { combineParams, sparsifyParams } from "./combine-params.ts";
 import { l1Value } from "./l1-sum.ts";
 import { finishMasked, rescaleFactor } from "./rescale.ts";
+import type { Band } from "./rank-band.ts";
+import { BAND_BINS, bandOf, bandStage, SAMPLE_SHIFT } from "./rank-band.ts";
 import type { Selection, StageOne } from "./rank-select.ts";
 import { selection, stageOne, trivialRange, trivialSelection } from "./rank-select.ts";
 import { randomWorkDtype, rankRange } from "./sparsify.ts";
@@ -37,7 +43,7 @@ const CHUNK = 16384;
  */
 type Kind = "none" | "drop" | "rank" | "random" | "della";
 
-type Step = "hist" | "lo" | "l1" | "final";
+type Step = "sample" | "band" | "hist" | "lo" | "l1" | "final";
 
 /** The data of every tile job of a pass (plain JSON). */
 type PassData = {
@@ -65,8 +71,15 @@ type PassData = {
   readonly flags: number;
   /** l1: whether each task vector's norms are wanted. */
   readonly l1: readonly boolean[];
-  /** hist: per-tile histograms (tiles x task vectors x 32768 u32) instead of the thread accumulator; 0: none. */
+  /**
+   * hist, band: per-tile counts (tiles x task vectors x 32768 or BAND_BINS u32) instead of the
+   * thread accumulator; 0: none.
+   */
   readonly perTile: number;
+  /** band: [first key, keys, hot key] of each ranked task vector's band ([]: none). */
+  readonly band: readonly (readonly number[])[];
+  /** sample: one 8-element vector in 2^shift is counted. */
+  readonly shift: number;
 };
 
 /** The count step before marking: per-tile counts of each task vector's boundary keys go to `counts`. */
@@ -131,18 +144,29 @@ interface TaskVectorPlan {
   sel?: Selection;
   lowOr?: number;
   hist?: Uint32Array;
+  band?: Band;
   factor?: number;
+}
+
+/** Per-tile key counts of each task vector (tiles x task vectors x bins u32) and the key of bin 0. */
+interface TileCounts {
+  readonly ptr: number;
+  readonly bins: number;
+  readonly first: readonly number[];
 }
 
 /** The main-thread side of one streamed tensor. */
 class GtaDriver implements StreamDriver {
-  private stage: "start" | "hist" | "lo" | "l1" | "final" = "start";
+  private stage: "start" | Step = "start";
   private counts = 0;
   private counted = false;
   private prefix: number[];
-  /** Per-tile histograms of the hist pass (main-thread memory), and whether they give the boundary counts. */
+  /** Per-tile histograms of the hist pass (main-thread memory, 0: none). */
   private perTile = 0;
-  private perTileCounts = false;
+  /** Per-tile counts that give each tile's boundary ordinals (no pre step needed). */
+  private tileCounts: TileCounts | undefined;
+  /** Whether ranked task vectors take the sample-and-band route (bfloat16 task vectors kept in memory). */
+  private readonly banded: boolean;
 
   constructor(
     readonly inputs: readonly number[],
@@ -153,6 +177,7 @@ class GtaDriver implements StreamDriver {
     private readonly rescale: boolean,
   ) {
     this.prefix = new Array<number>(tvs.length * 2).fill(0);
+    this.banded = ctx.dtype === "BF16" && inputs.every((j) => ctx.inputs[j]!.dtype === "BF16") && ctx.keeps(inputs);
   }
 
   private ranked(): TaskVectorPlan[] {
@@ -182,13 +207,15 @@ class GtaDriver implements StreamDriver {
       flags: this.combine.flags,
       l1: this.tvs.map((t) => this.rescale && masked(t.kind)),
       perTile: 0,
+      band: [],
+      shift: 0,
       ...extra,
     };
   }
 
   /** Pre step counting boundary keys, when some selection needs ordinals and none were counted. */
   private pre(): PreData | undefined {
-    if (this.counted || this.perTileCounts || !this.tvs.some((t) => t.sel?.needsOrdinals)) return undefined;
+    if (this.counted || this.tileCounts || !this.tvs.some((t) => t.sel?.needsOrdinals)) return undefined;
     this.counted = true;
     const k = this.ctx.kernels;
     const bytes = this.ctx.tiles * this.tvs.length * 8;
@@ -206,41 +233,76 @@ class GtaDriver implements StreamDriver {
     return pre ? { data, pre, acc32, acc64, final } : { data, acc32, acc64, final };
   }
 
+  /** Zeroed main-thread memory for per-tile counts of `bins` u32 per task vector, or 0 past the statistics budget. */
+  private tileMemory(bins: number): number {
+    const bytes = this.ctx.tiles * this.tvs.length * bins * 4;
+    if (bytes > this.ctx.statsBytes) return 0;
+    const k = this.ctx.kernels;
+    const ptr = k.alloc(bytes);
+    k.bytes(ptr, bytes).fill(0);
+    return ptr;
+  }
+
   next(acc: number | undefined): StreamPass {
+    if (acc !== undefined) this.absorb(acc);
+    return this.plan();
+  }
+
+  /** Takes in what the pass just run found (its accumulator summed over threads). */
+  private absorb(acc: number): void {
     const k = this.ctx.kernels;
     const n = this.ctx.numel;
     const T = this.tvs.length;
-    if (this.stage === "hist" && acc !== undefined) {
-      const lowOr = new Uint32Array(k.memory.buffer, acc, T).slice();
+    const words = (at: number, len: number) => new Uint32Array(k.memory.buffer, acc + at * 4, len).slice();
+    if (this.stage === "hist") {
+      const lowOr = words(0, T);
       this.tvs.forEach((t, m) => {
         if (t.kind !== "rank" || t.sel) return;
-        t.hist = this.perTile ? this.sumTiles(m) : new Uint32Array(k.memory.buffer, acc + (T + m * RANK_HI_BINS) * 4, RANK_HI_BINS).slice();
+        t.hist = this.perTile ? this.sumTiles(this.perTile, RANK_HI_BINS, m) : words(T + m * RANK_HI_BINS, RANK_HI_BINS);
         t.stage = stageOne(t.range!, n, t.hist);
         t.lowOr = lowOr[m]!;
         if (t.lowOr === 0) t.sel = selection(t.range!, t.stage, t.hist, {});
       });
       // every bin one key: the per-tile histograms count the boundary keys of each tile
-      this.perTileCounts = this.perTile !== 0 && this.ranked().length === 0;
-      if (this.ranked().length > 0) {
-        this.stage = "lo";
-        const bins = this.tvs.map((t) => (t.kind === "rank" && !t.sel ? [t.stage!.lo?.bin ?? -1, t.stage!.hi?.bin ?? -1] : [-1, -1]));
-        return this.pass(this.data("lo", { bins }), lo32(T), 0, false);
-      }
-    } else if (this.stage === "lo" && acc !== undefined) {
+      if (this.perTile !== 0 && this.ranked().length === 0) this.tileCounts = { ptr: this.perTile, bins: RANK_HI_BINS, first: this.tvs.map(() => 0) };
+    } else if (this.stage === "lo") {
       this.tvs.forEach((t, m) => {
         if (t.kind !== "rank" || t.sel) return;
-        const at = (j: number) => new Uint32Array(k.memory.buffer, acc + (m * 2 + j) * RANK_LO_BINS * 4, RANK_LO_BINS).slice();
+        const at = (j: number) => words((m * 2 + j) * RANK_LO_BINS, RANK_LO_BINS);
         t.sel = selection(t.range!, t.stage!, t.hist!, { lo: t.stage!.lo ? at(0) : undefined, hi: t.stage!.hi ? at(1) : undefined });
       });
-    } else if (this.stage === "l1" && acc !== undefined) {
+    } else if (this.stage === "l1") {
       this.tvs.forEach((t, m) => {
         if (!masked(t.kind)) return;
         const before = acc + m * 2 * L1_ACC_BYTES;
         t.factor = rescaleFactor(l1Value(k, before), l1Value(k, before + L1_ACC_BYTES), t.work);
       });
-      this.stage = "final";
-      return this.pass(this.data("final"), 0, 0, true, this.pre());
+    } else if (this.stage === "sample") {
+      for (const [m, t] of this.tvs.entries()) {
+        if (t.kind === "rank" && !t.sel) t.band = bandOf(t.range!, n, words(T + m * RANK_HI_BINS, RANK_HI_BINS));
+      }
+    } else if (this.stage === "band") {
+      const perTile = this.bandTiles;
+      this.tvs.forEach((t, m) => {
+        if (t.kind !== "rank" || t.sel || !t.band) return;
+        const counts = perTile ? this.sumTiles(perTile, BAND_BINS, m).subarray(0, t.band.w) : words(T + m * BAND_BINS, t.band.w);
+        const found = bandStage(t.range!, n, t.band, words(m, 1)[0]!, counts);
+        if (!found) return; // a boundary outside the band: the full histogram decides
+        t.stage = found.stage;
+        t.hist = found.hist;
+        t.sel = selection(t.range!, found.stage, found.hist, {});
+      });
+      if (perTile !== 0 && this.ranked().length === 0) this.tileCounts = { ptr: perTile, bins: BAND_BINS, first: this.tvs.map((t) => t.band?.a ?? 0) };
     }
+  }
+
+  /** Per-tile band counts (main-thread memory, 0: none). */
+  private bandTiles = 0;
+
+  /** The next pass, from the stage just finished. */
+  private plan(): StreamPass {
+    const T = this.tvs.length;
+    const n = this.ctx.numel;
     if (this.stage === "start") {
       for (const t of this.tvs) {
         if (t.kind === "rank") {
@@ -249,18 +311,30 @@ class GtaDriver implements StreamDriver {
         }
       }
       if (this.ranked().length > 0) {
-        this.stage = "hist";
-        const bytes = this.ctx.tiles * T * RANK_HI_BINS * 4;
-        // With one histogram per tile and model (within the statistics budget), the count of a
-        // bfloat16 boundary key in each tile is known after this pass: a bf16 key is its own bin.
-        if (this.ctx.dtype === "BF16" && bytes <= this.ctx.statsBytes) {
-          this.perTile = k.alloc(bytes);
-          k.bytes(this.perTile, bytes).fill(0);
+        if (this.banded) {
+          this.stage = "sample";
+          return this.pass(this.data("sample", { shift: SAMPLE_SHIFT }), hist32(T, false), 0, false);
         }
-        return this.pass(this.data("hist", { perTile: this.perTile }), hist32(T, this.perTile !== 0), 0, false);
+        return this.histPass(true);
+      }
+    } else if (this.stage === "sample") {
+      if (this.ranked().every((t) => t.band)) {
+        this.stage = "band";
+        this.bandTiles = this.tileMemory(BAND_BINS);
+        const band = this.tvs.map((t) => (t.kind === "rank" && !t.sel && t.band ? [t.band.a, t.band.w, t.band.hot] : []));
+        return this.pass(this.data("band", { band, perTile: this.bandTiles }), T + T * BAND_BINS, 0, false);
+      }
+      return this.histPass(false);
+    } else if (this.stage === "band") {
+      if (this.ranked().length > 0) return this.histPass(false);
+    } else if (this.stage === "hist") {
+      if (this.ranked().length > 0) {
+        this.stage = "lo";
+        const bins = this.tvs.map((t) => (t.kind === "rank" && !t.sel ? [t.stage!.lo?.bin ?? -1, t.stage!.hi?.bin ?? -1] : [-1, -1]));
+        return this.pass(this.data("lo", { bins }), lo32(T), 0, false);
       }
     }
-    if (this.rescale && this.tvs.some((t) => masked(t.kind))) {
+    if (this.stage !== "l1" && this.rescale && this.tvs.some((t) => masked(t.kind))) {
       this.stage = "l1";
       return this.pass(this.data("l1"), 0, l164(T), false, this.pre());
     }
@@ -268,13 +342,25 @@ class GtaDriver implements StreamDriver {
     return this.pass(this.data("final"), 0, 0, true, this.pre());
   }
 
-  /** The histogram of task vector m: the sum of its per-tile histograms. */
-  private sumTiles(m: number): Uint32Array {
+  /**
+   * The full histogram pass of the ranked task vectors. With one histogram per tile and model
+   * (within the statistics budget), the count of a bfloat16 boundary key in each tile is known
+   * after it: a bf16 key is its own bin. `first`: no pass has run (per-tile histograms allowed).
+   */
+  private histPass(first: boolean): StreamPass {
     const T = this.tvs.length;
-    const sum = new Uint32Array(RANK_HI_BINS);
+    this.stage = "hist";
+    if (first && this.ctx.dtype === "BF16") this.perTile = this.tileMemory(RANK_HI_BINS);
+    return this.pass(this.data("hist", { perTile: this.perTile }), hist32(T, this.perTile !== 0), 0, false);
+  }
+
+  /** Task vector m's counts summed over the tiles (per-tile blocks of `bins` u32). */
+  private sumTiles(ptr: number, bins: number, m: number): Uint32Array {
+    const T = this.tvs.length;
+    const sum = new Uint32Array(bins);
     for (let tile = 0; tile < this.ctx.tiles; tile++) {
-      const h = new Uint32Array(this.ctx.kernels.memory.buffer, this.perTile + (tile * T + m) * RANK_HI_BINS * 4, RANK_HI_BINS);
-      for (let b = 0; b < RANK_HI_BINS; b++) sum[b]! += h[b]!;
+      const h = new Uint32Array(this.ctx.kernels.memory.buffer, ptr + (tile * T + m) * bins * 4, bins);
+      for (let b = 0; b < bins; b++) sum[b]! += h[b]!;
     }
     return sum;
   }
@@ -282,18 +368,19 @@ class GtaDriver implements StreamDriver {
   tileData(tile: number): JsonValue {
     const T = this.tvs.length;
     const out = this.prefix.slice();
-    if (this.perTileCounts) {
+    const c = this.tileCounts;
+    if (c) {
       const mem = this.ctx.kernels.memory.buffer;
       this.tvs.forEach((t, m) => {
         const w = t.sel?.words;
         if (!t.sel?.needsOrdinals || !w) return;
-        const h = new Uint32Array(mem, this.perTile + (tile * T + m) * RANK_HI_BINS * 4, RANK_HI_BINS);
-        if (w[0]! & SEL_LO) this.prefix[m * 2]! += h[w[1]! >>> 16]!;
-        if (w[0]! & SEL_HI) this.prefix[m * 2 + 1]! += h[w[2]! >>> 16]!;
+        const h = new Uint32Array(mem, c.ptr + (tile * T + m) * c.bins * 4, c.bins);
+        if (w[0]! & SEL_LO) this.prefix[m * 2]! += h[(w[1]! >>> 16) - c.first[m]!]!;
+        if (w[0]! & SEL_HI) this.prefix[m * 2 + 1]! += h[(w[2]! >>> 16) - c.first[m]!]!;
       });
     } else if (this.counts) {
-      const c = new Uint32Array(this.ctx.kernels.memory.buffer, this.counts + tile * T * 8, T * 2);
-      for (let i = 0; i < T * 2; i++) this.prefix[i]! += c[i]!;
+      const cs = new Uint32Array(this.ctx.kernels.memory.buffer, this.counts + tile * T * 8, T * 2);
+      for (let i = 0; i < T * 2; i++) this.prefix[i]! += cs[i]!;
     }
     return out;
   }
@@ -400,6 +487,47 @@ function needsBase(ctx: StreamTileContext, tvs: readonly number[]): boolean {
   return ctx.kept !== "read" || tvs.some((input) => !holdsTaskVector(ctx.inputs[input]!.dtype, ctx.dtype));
 }
 
+/** Whether the base and every task vector input are stored as bfloat16 and the work is in bfloat16. */
+function bf16Direct(ctx: StreamTileContext, d: PassData): boolean {
+  return ctx.dtype === "BF16" && ctx.inputs[ctx.baseIndex!]!.dtype === "BF16" && d.tvs.every((input) => ctx.inputs[input]!.dtype === "BF16");
+}
+
+/**
+ * The steps that work on stored bfloat16 bytes, whole tile at once:
+ *   sample  (first pass, kept tiles) each task vector replaces its model's bytes; sampled keys of
+ *           the ranked ones are counted into the thread's histograms;
+ *   band    (kept task vectors) counts above and in each ranked task vector's band;
+ *   hist    (first pass, bfloat16) as sample with every key counted, written back when kept.
+ */
+function storedSteps(ctx: StreamTileContext, d: PassData): void {
+  const k = ctx.kernels;
+  const T = d.tvs.length;
+  const n = ctx.numel;
+  const base = ctx.inputs[ctx.baseIndex!]!.ptr;
+  const ranked = (m: number) => d.kinds[m] === "rank" && d.sel[m]!.length === 0;
+  if (d.step === "band") {
+    d.tvs.forEach((input, m) => {
+      const b = d.band[m]!;
+      if (b.length === 0) return;
+      const counts = d.perTile ? d.perTile + (ctx.tile * T + m) * BAND_BINS * 4 : ctx.acc + (T + m * BAND_BINS) * 4;
+      k.call("rank_band_bf16", ctx.inputs[input]!.ptr, n, b[0]!, b[1]!, b[2]!, ctx.acc + m * 4, counts);
+    });
+    return;
+  }
+  if (d.step === "sample" && ctx.kept !== "write") throw new AmalgamError("E_METHOD", `tensor "${ctx.tensor}": the sample pass needs its task vectors kept in memory`);
+  const hists = d.tvs.map((_, m) => (!ranked(m) ? 0 : d.perTile ? d.perTile + (ctx.tile * T + m) * RANK_HI_BINS * 4 : ctx.acc + (T + m * RANK_HI_BINS) * 4));
+  const write = ctx.kept === "write";
+  const shift = d.step === "sample" ? d.shift : 0;
+  // chunk by chunk, so the base's chunk stays in cache for every task vector
+  for (let c = 0; c < n; c += CHUNK) {
+    const len = Math.min(CHUNK, n - c);
+    d.tvs.forEach((input, m) => {
+      const x = ctx.inputs[input]!.ptr + c * 2;
+      if (write || hists[m] !== 0) k.call("tv_bf16", write ? x : 0, x, base + c * 2, len, hists[m]!, ctx.offset + c, shift);
+    });
+  }
+}
+
 function tile(ctx: StreamTileContext): void {
   const k = ctx.kernels;
   const outBytes = DTYPES[ctx.outDtype].bytes;
@@ -421,6 +549,10 @@ function tile(ctx: StreamTileContext): void {
   }
   const d = ctx.data as PassData;
   const T = d.tvs.length;
+  if (d.step === "sample" || d.step === "band" || (d.step === "hist" && ctx.kept !== "read" && bf16Direct(ctx, d))) {
+    storedSteps(ctx, d);
+    return;
+  }
   const acc64 = ctx.acc; // the l1 step has no u32 words
   // selection words and running ordinals (from tileData), advanced chunk by chunk
   const sel = k.u32Array(d.sel.flatMap((w) => (w.length ? w : new Array<number>(SEL_WORDS).fill(0))));
