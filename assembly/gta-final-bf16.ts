@@ -247,10 +247,11 @@ export function gta_final_bf16(out: usize, base: usize, inputs: usize, fromWeigh
   for (let s: usize = 0; s < n; s += BLOCK) {
     const e = min(n, s + BLOCK);
     const e4 = s + ((e - s) & ~(<usize>3));
-    if (k <= 4) {
-      if (raw) blockSmallK(out, base, inputs, true, ws, k, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
-      else blockSmallK(out, base, inputs, false, ws, k, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
-    } else {
+    if (k == 1) blockSmall(out, base, inputs, raw, ws, 1, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
+    else if (k == 2) blockSmall(out, base, inputs, raw, ws, 2, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
+    else if (k == 3) blockSmall(out, base, inputs, raw, ws, 3, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
+    else if (k == 4) blockSmall(out, base, inputs, raw, ws, 4, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
+    else {
       // K > 4: the inputs scanned for NaN first (no room to keep K pairs of ordinals for a second run)
       let exact = constNaN || hasNaN(base, s, e);
       for (let m = 0; m < k && !exact; m++) exact = hasNaN(ptrAt(inputs, m), s, e);
@@ -262,17 +263,8 @@ export function gta_final_bf16(out: usize, base: usize, inputs: usize, fromWeigh
   return OK;
 }
 
-/** blockSmall for k = 1..4 and a constant `raw`. */
-// @ts-ignore: decorator
-@inline function blockSmallK(out: usize, base: usize, inputs: usize, raw: bool, ws: usize, k: i32, ranked: usize, sel: usize, counts: usize, flags: i32, div: f32, lambda: f32, s: usize, e4: usize, constNaN: bool): void {
-  if (k == 1) blockSmall(out, base, inputs, raw, ws, 1, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
-  else if (k == 2) blockSmall(out, base, inputs, raw, ws, 2, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
-  else if (k == 3) blockSmall(out, base, inputs, raw, ws, 3, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
-  else blockSmall(out, base, inputs, raw, ws, 4, ranked, sel, counts, flags, div, lambda, s, e4, constNaN);
-}
-
 /**
- * Groups of four [s, e4) for a constant K <= 4 and input kind: with the fast rounding, then again with roundBf16
+ * Groups of four [s, e4) for a constant K <= 4: with the fast rounding, then again with roundBf16
  * from the same ordinals when an input was NaN (out overlaps no input, so the second run reads
  * what the first did).
  */
