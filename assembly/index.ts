@@ -7,6 +7,7 @@ export { mul_scalar, div_scalar } from "./scalar-ops";
 export { rng_uniform, rng_bernoulli } from "./rng";
 export * from "./family-spherical";
 export * from "./family-gta";
+export { gta_final_bf16 } from "./gta-final-bf16";
 export * from "./family-misc";
 export { svd_matmul, svd_matmul_tn, svd_transpose, svd_scale_rows } from "./svd-matmul";
 export { svd_orthonormalize_rows, svd_gram_f64 } from "./svd-orthonormalize";

@@ -120,7 +120,7 @@ export function rank_count_eq(counts: usize, x: usize, n: usize, kLo: u32, kHi: 
  * the equal lanes to their left, lies in [from, to).
  */
 // @ts-ignore: decorator
-@inline function keptEqual(eq: v128, before: u32, from: v128, to: v128): v128 {
+@inline export function keptEqual(eq: v128, before: u32, from: v128, to: v128): v128 {
   const zero = i32x4.splat(0);
   const one = i32x4.neg(eq); // 1 where equal
   let inc = i32x4.add(one, i32x4.shuffle(zero, one, 0, 4, 5, 6));

@@ -14,6 +14,7 @@ export interface GtaKernelExports {
   stats_add(dst: number, src: number, n32: number, n64: number): number;
   della_probs(p: number, x: number, outer: number, rowLen: number, inner: number, low: number, eps: number, mode: number, scratch: number): number;
   gta_combine(out: number, base: number, deltas: number, ws: number, k: number, n: number, mode: number, flags: number, div: number, lambda: number): number;
+  gta_final_bf16(out: number, base: number, inputs: number, fromWeights: number, ws: number, k: number, n: number, ranked: number, sel: number, counts: number, flags: number, div: number, lambda: number): number;
   tv_variance(out: number, ptrs: number, k: number, n: number, mode: number, count: number): number;
   sum_squares(res: number, x: number, n: number, mode: number): number;
   sce_combine(out: number, base: number, tvs: number, ws: number, k: number, n: number, mode: number, clampMin: number): number;

@@ -26,6 +26,7 @@ import type { JsonValue, StreamBeginContext, StreamDriver, StreamedMethod, Strea
 import type { GtaVariant } from "./combine-params.ts";
 import { combineParams, sparsifyParams } from "./combine-params.ts";
 import { l1Value } from "./l1-sum.ts";
+import { finalBf16 } from "./final-bf16.ts";
 import { finishMasked, rescaleFactor } from "./rescale.ts";
 import type { Band } from "./rank-band.ts";
 import { BAND_BINS, bandOf, bandStage, SAMPLE_SHIFT } from "./rank-band.ts";
@@ -559,6 +560,7 @@ function tile(ctx: StreamTileContext): void {
   const prefix = (ctx.tileData as readonly number[] | null) ?? [];
   const counts = k.u32Array(Array.from({ length: T * 2 }, (_, i) => prefix[i] ?? 0));
   const ws = k.f32Array(d.ws.map(fromBits));
+  if (d.step === "final" && finalBf16(k, ctx, d, sel, counts, ws)) return; // the common bf16 case in one kernel
   const chunk = d.rowBlock ? Math.floor(CHUNK / d.rowBlock) * d.rowBlock : CHUNK;
   for (let c = 0; c < ctx.numel; c += chunk) {
     const n = Math.min(chunk, ctx.numel - c);
