@@ -12,7 +12,7 @@ import { shardIndexJson, writeModelFiles } from "../output/model-files.ts";
 import { assignShards, partManifest, partManifestName } from "./parts.ts";
 import { buildPlan } from "../plan/build-plan.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
-import type { MergeInput } from "../methods/types.ts";
+import type { JsonValue, MergeInput } from "../methods/types.ts";
 import { loadInput } from "./load-input.ts";
 import type { TileJob } from "./tile-job.ts";
 import { CHUNK_ELEMENTS } from "./tile-job.ts";
@@ -290,7 +290,7 @@ async function openProgress(plan: MergePlan, options: MergeOptions, mine: readon
     const e = prev?.files.get(name);
     if (!e) continue;
     const src = await store.openFinished(name);
-    if (!src || src.size !== e.bytes || (await hashSource(src)) !== e.sha256) continue; // changed or gone: merged again
+    if (!src || src.size !== e.bytes || (await hashSource(src)) !== e.hash) continue; // changed or gone: merged again
     store.keep(name);
     progress.files.set(name, e);
     kept.push(name);
@@ -379,6 +379,7 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   const files: string[] = [];
   const seed = options.randomSeed ?? 0;
   const seenWarnings = new Set<string>();
+  const hints = new Map<string, JsonValue>();
   const quirks = new Map<string, { description: string; tensors: string[] }>();
   const run: TensorRun = {
     seed,
@@ -423,7 +424,7 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else if (pool && streaming.tensors.has(t)) {
-          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, cacheBytes: streaming.cacheBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
+          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, hints, cacheBytes: streaming.cacheBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
         }
         if (bytes === undefined) {
           const r = await mergeTensor(k, plan, t, run);

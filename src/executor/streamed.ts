@@ -113,6 +113,8 @@ export interface StreamEnv {
   /** Each thread's scratch region (its accumulator is at the start). */
   readonly scratch: readonly { readonly start: number; readonly end: number }[];
   readonly statsBytes: number;
+  /** StreamBeginContext.hints: one map for the whole merge. */
+  readonly hints: Map<string, JsonValue>;
   /** Main-thread bytes that may keep a tensor's stored inputs across passes (0: read every pass). */
   readonly cacheBytes: number;
   readonly seed: number;
@@ -145,7 +147,7 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     inputs: t.sources.map((s) => ({ shape: s.tensor.shape, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase, model: s.model.ref.text })),
     baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: env.seed, modelIndices, fixQuirks: env.fixQuirks,
     warn: env.warn, quirk: (id, d) => env.quirk(id, d),
-    tileElements: tile, tiles, statsBytes: env.statsBytes, keeps,
+    tileElements: tile, tiles, statsBytes: env.statsBytes, keeps, hints: env.hints,
   });
   if (!driver) return undefined;
   const outBytes = DTYPES[t.outDtype].bytes;

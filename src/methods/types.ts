@@ -104,6 +104,12 @@ export interface StreamBeginContext extends Omit<MergeContext, "inputs"> {
    * so that a pass after the first reads no file.
    */
   keeps(inputs: readonly number[]): boolean;
+  /**
+   * Hints a driver leaves for later tensors of the same merge (e.g. where a selection's boundary
+   * fell, for the next layer's tensor of the same name): they may only change how much work a
+   * tensor takes, never its bytes.
+   */
+  readonly hints: Map<string, JsonValue>;
 }
 
 /** One pass over the tiles of a tensor. */

@@ -6,10 +6,10 @@
 // `close`.
 import type { FileWriter } from "../io/storage.ts";
 import type { FinishedFile, HashingWriter } from "./manifest.ts";
-import { HASH_BLOCK_BYTES, digestOfDigests, sha256 } from "./manifest.ts";
+import { HASH_BLOCK_BYTES, blockDigest, digestOfDigests } from "./manifest.ts";
 
 export interface BlockWriterOptions {
-  /** Hash the bytes as the progress record does (manifest.ts, "sha256-blocks-16m"). */
+  /** Hash the bytes as the progress record does (manifest.ts, HASH_NAME). */
   readonly hash: boolean;
   /** Blocks held at once (being filled, hashed or written); at least 2. */
   readonly maxBlocks: number;
@@ -58,7 +58,7 @@ export class BlockWriter implements HashingWriter {
 
   async finished(): Promise<FinishedFile> {
     if (!this.options.hash) throw new Error("BlockWriter: created without hashing");
-    return { bytes: this.bytes, sha256: await digestOfDigests(await Promise.all(this.digests)) };
+    return { bytes: this.bytes, hash: await digestOfDigests(await Promise.all(this.digests)) };
   }
 
   private check(): void {
@@ -84,7 +84,7 @@ export class BlockWriter implements HashingWriter {
     const data = block.subarray(0, this.fill);
     this.block = undefined;
     this.fill = 0;
-    const digest = this.options.hash ? sha256(data) : undefined;
+    const digest = this.options.hash ? blockDigest(data) : undefined;
     if (digest) this.digests.push(digest);
     const written = this.chain.then(() => (data.length ? this.w.write(data) : undefined));
     this.chain = written;

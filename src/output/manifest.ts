@@ -2,9 +2,14 @@
 // and hashes, under a key that identifies the merge (config, options, plan layout, input files).
 // A later run with the same key skips every shard whose bytes still hash the same.
 //
-// Hash: SHA-256 (crypto.subtle, native) over the SHA-256 digests of consecutive 16 MiB blocks of
-// the file ("sha256-blocks-16m"): Web Crypto has no streaming digest, and this lets shards of any
-// size be hashed while they are written, a block at a time.
+// Hash: XXH3-128 (hash-wasm) over the XXH3-128 digests of consecutive 16 MiB blocks of the file
+// ("xxh3-128-blocks-16m"), so shards of any size are hashed while they are written, a block at a
+// time. The hash guards against a shard changed or cut short between runs, not against an
+// attacker: a non-cryptographic 128-bit hash does that at ~5 GB/s, where Web Crypto's SHA-256
+// (the hash before) ran at ~1.3 GB/s and, in Node, on the main thread. The resume key, over
+// small data, stays SHA-256.
+import { createXXHash128 } from "hash-wasm";
+import type { IHasher } from "hash-wasm";
 import { AmalgamError } from "../errors.ts";
 import { parseBoundedJsonObject } from "../io/bounded-json.ts";
 import type { ByteSource, FileWriter } from "../io/storage.ts";
@@ -13,7 +18,9 @@ import type { MergePlan } from "../plan/types.ts";
 /** The progress record's name inside the sink's staging area. */
 export const PROGRESS_FILE = "amalgam-progress.json";
 export const PROGRESS_VERSION = 1;
-export const HASH_NAME = "sha256-blocks-16m";
+export const HASH_NAME = "xxh3-128-blocks-16m";
+/** Bytes of one digest (block or file). */
+const DIGEST_BYTES = 16;
 /** Block size of the hash: large enough that the digest of digests is negligible. */
 export const HASH_BLOCK_BYTES = 16 * 1024 * 1024;
 /** A progress record larger than this is not ours (it lists one entry per shard). */
@@ -21,7 +28,8 @@ const MAX_PROGRESS_BYTES = 16 * 1024 * 1024;
 
 export interface FinishedFile {
   readonly bytes: number;
-  readonly sha256: string;
+  /** HASH_NAME of the file, in hex. */
+  readonly hash: string;
 }
 
 export interface ProgressRecord {
@@ -42,11 +50,22 @@ export async function sha256(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
 }
 
-/** The file hash from its blocks' digests, in order: SHA-256 of their concatenation, in hex. */
+let hasher: Promise<IHasher> | undefined;
+
+/** The XXH3-128 digest of one block (the hasher is created once; each call runs to the end without yielding). */
+export async function blockDigest(data: Uint8Array): Promise<Uint8Array> {
+  hasher ??= createXXHash128();
+  const h = await hasher;
+  h.init();
+  h.update(data);
+  return h.digest("binary");
+}
+
+/** The file hash from its blocks' digests, in order: XXH3-128 of their concatenation, in hex. */
 export async function digestOfDigests(parts: readonly Uint8Array[]): Promise<string> {
-  const all = new Uint8Array(parts.length * 32);
-  parts.forEach((p, i) => all.set(p, i * 32));
-  return hex((await sha256(all)).buffer as ArrayBuffer);
+  const all = new Uint8Array(parts.length * DIGEST_BYTES);
+  parts.forEach((p, i) => all.set(p, i * DIGEST_BYTES));
+  return hex((await blockDigest(all)).buffer as ArrayBuffer);
 }
 
 /** Incremental hash over blocks; block digests run while later bytes arrive. */
@@ -70,7 +89,7 @@ export class BlockHasher {
 
   private flush(): void {
     const full = this.fill === HASH_BLOCK_BYTES ? this.block : this.block.slice(0, this.fill);
-    this.digests.push(sha256(full));
+    this.digests.push(blockDigest(full));
     this.block = new Uint8Array(HASH_BLOCK_BYTES);
     this.fill = 0;
   }
@@ -142,7 +161,7 @@ export async function resumeKey(plan: MergePlan, o: ResumeKeyOptions): Promise<s
 
 export function serializeProgress(r: ProgressRecord): Uint8Array {
   const files: Record<string, FinishedFile> = {};
-  for (const [n, f] of r.files) files[n] = { bytes: f.bytes, sha256: f.sha256 };
+  for (const [n, f] of r.files) files[n] = { bytes: f.bytes, hash: f.hash };
   return new TextEncoder().encode(JSON.stringify({ amalgamProgress: PROGRESS_VERSION, hash: HASH_NAME, key: r.key, files, ...(r.committing ? { committing: r.committing } : {}) }, null, 2) + "\n");
 }
 
@@ -160,9 +179,9 @@ export function parseProgress(bytes: Uint8Array, file: string): ProgressRecord {
   for (const [name, e] of Object.entries(f)) {
     if (typeof e !== "object" || e === null || Array.isArray(e)) throw bad(`files[${JSON.stringify(name)}]`);
     const bytesN = e["bytes"];
-    const sha = e["sha256"];
-    if (typeof bytesN !== "number" || !Number.isSafeInteger(bytesN) || bytesN < 0 || typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha)) throw bad(`files[${JSON.stringify(name)}]`);
-    files.set(name, { bytes: bytesN, sha256: sha });
+    const hash = e["hash"];
+    if (typeof bytesN !== "number" || !Number.isSafeInteger(bytesN) || bytesN < 0 || typeof hash !== "string" || !/^[0-9a-f]{32}$/.test(hash)) throw bad(`files[${JSON.stringify(name)}]`);
+    files.set(name, { bytes: bytesN, hash });
   }
   const c = v["committing"];
   if (c !== undefined && (!Array.isArray(c) || !c.every((n) => typeof n === "string"))) throw bad("committing");

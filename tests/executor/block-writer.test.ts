@@ -68,7 +68,7 @@ describe("BlockWriter (write-behind)", () => {
       for (const c of all) { want.set(c, at); at += c.length; }
       expect(Buffer.from(r.bytes()).equals(Buffer.from(want))).toBe(true);
       expect(r.closed()).toBe(true);
-      expect(await bw.finished()).toEqual({ bytes: want.length, sha256: await ref.digest() });
+      expect(await bw.finished()).toEqual({ bytes: want.length, hash: await ref.digest() });
       // every write is a whole block but the last
       for (const p of r.parts.slice(0, -1)) expect(p.length).toBe(B);
     });

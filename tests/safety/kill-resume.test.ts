@@ -143,11 +143,11 @@ describe("SIGKILL at random points, then resume", () => {
     for (const n of readdirSync(out)) if (!n.startsWith(".")) rmSync(join(out, n));
     // The progress record a killed run leaves, written as the merge would.
     const { BlockHasher, serializeProgress, resumeKey } = await import("../../src/output/manifest.ts");
-    const files = new Map<string, { bytes: number; sha256: string }>();
+    const files = new Map<string, { bytes: number; hash: string }>();
     for (const n of shards.slice(0, 4)) {
       const h = new BlockHasher();
       h.update(readFileSync(join(staging, n)));
-      files.set(n, { bytes: h.bytes, sha256: await h.digest() });
+      files.set(n, { bytes: h.bytes, hash: await h.digest() });
     }
     const { buildPlan } = await import("../../src/plan/build-plan.ts");
     const { parseMergeConfig } = await import("../../src/config/parse-config.ts");
@@ -170,7 +170,7 @@ describe("SIGKILL at random points, then resume", () => {
   it("an unfinished merge of another config is not resumed: --overwrite discards it, --no-resume starts over", async () => {
     const out = join(root, "other", "merged");
     mkdirSync(join(out, ".amalgam-staging"), { recursive: true });
-    writeFileSync(join(out, ".amalgam-staging", "amalgam-progress.json"), JSON.stringify({ amalgamProgress: 1, hash: "sha256-blocks-16m", key: "0".repeat(64), files: {} }));
+    writeFileSync(join(out, ".amalgam-staging", "amalgam-progress.json"), JSON.stringify({ amalgamProgress: 1, hash: "xxh3-128-blocks-16m", key: "0".repeat(64), files: {} }));
     const r = await cli(root, ["merge", "merge.yml", out, ...FLAGS]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error \[E_OUTPUT_EXISTS\]: .* holds an unfinished merge of another config, options or inputs/);

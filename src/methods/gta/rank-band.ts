@@ -9,6 +9,10 @@
 // The selection from that histogram is exact when every boundary lies inside the band, which is
 // checked; when one does not (a sample far from the data), the driver counts the full histogram.
 // The sample only decides how much work the exact answer takes, never the answer.
+//
+// When a tensor of the same name in an earlier layer had its boundaries at some keys, a band
+// around them is predicted and counted in the sample pass already (the task vectors are in cache
+// there); the band pass then runs only for a task vector whose boundary fell outside it.
 import { AmalgamError } from "../../errors.ts";
 import { RANK_HI_BINS } from "../../kernels/abi-gta.ts";
 import type { StageOne } from "./rank-select.ts";
@@ -32,6 +36,9 @@ export function inSample(index: number, shift: number): boolean {
  * keys and rank_band_bf16's spill bin.
  */
 export const BAND_BINS = 2048;
+
+/** Keys of margin on each side of the boundaries a band is predicted from. */
+const PREDICTED_MARGIN = 24;
 
 /** Sample positions of margin beyond the estimate: this many standard deviations, plus a floor. */
 const SIGMAS = 8;
@@ -96,4 +103,16 @@ export function bandStage(r: RankRange, n: number, band: Band, above: number, co
   const stage = stageOne(r, n, hist);
   const inside = (bin: number | undefined) => bin === undefined || (bin >= band.a && bin < band.a + band.w);
   return inside(stage.lo?.bin) && inside(stage.hi?.bin) ? { stage, hist } : undefined;
+}
+
+/**
+ * A band predicted from where the boundaries of a similar tensor fell (their keys, the first one
+ * hot): the same layer's tensor of the previous layer usually has its boundary within a few keys.
+ */
+export function predictedBand(keys: readonly number[]): Band | undefined {
+  if (keys.length === 0) return undefined;
+  const a = Math.max(0, Math.min(...keys) - PREDICTED_MARGIN);
+  const b = Math.min(RANK_HI_BINS - 1, Math.max(...keys) + PREDICTED_MARGIN);
+  const w = b - a + 1;
+  return w < BAND_BINS ? { a, w, hot: keys[0]! } : undefined;
 }

@@ -29,7 +29,7 @@ import { l1Value } from "./l1-sum.ts";
 import { finalBf16 } from "./final-bf16.ts";
 import { finishMasked, rescaleFactor } from "./rescale.ts";
 import type { Band } from "./rank-band.ts";
-import { BAND_BINS, bandOf, bandStage, SAMPLE_SHIFT } from "./rank-band.ts";
+import { BAND_BINS, bandOf, bandStage, predictedBand, SAMPLE_SHIFT } from "./rank-band.ts";
 import type { Selection, StageOne } from "./rank-select.ts";
 import { selection, stageOne, trivialRange, trivialSelection } from "./rank-select.ts";
 import { randomWorkDtype, rankRange } from "./sparsify.ts";
@@ -145,6 +145,7 @@ interface TaskVectorPlan {
   sel?: Selection;
   lowOr?: number;
   hist?: Uint32Array;
+  /** The band the task vector's keys are (to be) counted in. */
   band?: Band;
   factor?: number;
 }
@@ -280,25 +281,75 @@ class GtaDriver implements StreamDriver {
       });
     } else if (this.stage === "sample") {
       for (const [m, t] of this.tvs.entries()) {
-        if (t.kind === "rank" && !t.sel) t.band = bandOf(t.range!, n, words(T + m * RANK_HI_BINS, RANK_HI_BINS));
+        if (t.kind !== "rank" || t.sel) continue;
+        const p = this.predicted[m];
+        if (p && this.resolve(t, p, words(m, 1)[0]!, this.sumTiles(this.bandTiles, BAND_BINS, m).subarray(0, p.w))) continue;
+        t.band = bandOf(t.range!, n, words(T + m * RANK_HI_BINS, RANK_HI_BINS));
       }
     } else if (this.stage === "band") {
       const perTile = this.bandTiles;
       this.tvs.forEach((t, m) => {
         if (t.kind !== "rank" || t.sel || !t.band) return;
         const counts = perTile ? this.sumTiles(perTile, BAND_BINS, m).subarray(0, t.band.w) : words(T + m * BAND_BINS, t.band.w);
-        const found = bandStage(t.range!, n, t.band, words(m, 1)[0]!, counts);
-        if (!found) return; // a boundary outside the band: the full histogram decides
-        t.stage = found.stage;
-        t.hist = found.hist;
-        t.sel = selection(t.range!, found.stage, found.hist, {});
+        this.resolve(t, t.band, words(m, 1)[0]!, counts); // if not, the full histogram decides
       });
-      if (perTile !== 0 && this.ranked().length === 0) this.tileCounts = { ptr: perTile, bins: BAND_BINS, first: this.tvs.map((t) => t.band?.a ?? 0) };
+      if (this.ranked().length === 0) this.countsFromBands();
     }
+  }
+
+  /** The selection of t from its counts in band b, when its boundaries are inside it. */
+  private resolve(t: TaskVectorPlan, b: Band, above: number, counts: Uint32Array): boolean {
+    const found = bandStage(t.range!, this.ctx.numel, b, above, counts);
+    if (!found) return false;
+    t.band = b;
+    t.stage = found.stage;
+    t.hist = found.hist;
+    t.sel = selection(t.range!, found.stage, found.hist, {});
+    return true;
+  }
+
+  /** Every ranked task vector selected from band counts kept per tile: they give the boundary ordinals. */
+  private countsFromBands(): void {
+    if (this.bandTiles) this.tileCounts = { ptr: this.bandTiles, bins: BAND_BINS, first: this.tvs.map((t) => t.band?.a ?? 0) };
+  }
+
+  /** Zeroes the per-tile band counts of `tvs` before they are counted again in another band. */
+  private clearBandTiles(tvs: readonly TaskVectorPlan[]): void {
+    const k = this.ctx.kernels;
+    for (const t of tvs) {
+      const m = this.tvs.indexOf(t);
+      for (let tile = 0; tile < this.ctx.tiles; tile++) k.bytes(this.bandTiles + (tile * this.tvs.length + m) * BAND_BINS * 4, BAND_BINS * 4).fill(0);
+    }
+  }
+
+  /** Bands predicted for task vector m from the same tensor of earlier layers (same method, size, model slot). */
+  private hintKey(m: number): string {
+    return `gta-band|${this.v.name}|${this.ctx.tensor.replace(/\d+/g, "#")}|${this.ctx.numel}|${m}`;
+  }
+
+  private hint(m: number): Band | undefined {
+    const h = this.ctx.hints.get(this.hintKey(m));
+    return Array.isArray(h) && h.length === 3 ? { a: Number(h[0]), w: Number(h[1]), hot: Number(h[2]) } : undefined;
+  }
+
+  /** Leaves where each ranked task vector's boundaries fell, for the next tensor of the same name. */
+  private remember(): void {
+    if (!this.banded || this.remembered) return;
+    this.remembered = true;
+    this.tvs.forEach((t, m) => {
+      const w = t.sel?.words;
+      if (t.kind !== "rank" || !w || (w[0]! & (SEL_LO | SEL_HI)) === 0) return;
+      const keys = [...(w[0]! & SEL_LO ? [w[1]! >>> 16] : []), ...(w[0]! & SEL_HI ? [w[2]! >>> 16] : [])];
+      const b = predictedBand(keys);
+      if (b) this.ctx.hints.set(this.hintKey(m), [b.a, b.w, b.hot]);
+    });
   }
 
   /** Per-tile band counts (main-thread memory, 0: none). */
   private bandTiles = 0;
+  /** Bands predicted for the sample pass, by task vector. */
+  private predicted: readonly (Band | undefined)[] = [];
+  private remembered = false;
 
   /** The next pass, from the stage just finished. */
   private plan(): StreamPass {
@@ -313,19 +364,31 @@ class GtaDriver implements StreamDriver {
       }
       if (this.ranked().length > 0) {
         if (this.banded) {
+          // bands predicted from earlier layers are counted in this pass already
+          const predicted = this.tvs.map((t, m) => (t.kind === "rank" && !t.sel ? this.hint(m) : undefined));
+          if (predicted.some((b) => b)) this.bandTiles = this.tileMemory(BAND_BINS);
+          this.predicted = this.bandTiles ? predicted : [];
+          const band = this.tvs.map((_, m) => {
+            const b = this.predicted[m];
+            return b ? [b.a, b.w, b.hot] : [];
+          });
           this.stage = "sample";
-          return this.pass(this.data("sample", { shift: SAMPLE_SHIFT }), hist32(T, false), 0, false);
+          return this.pass(this.data("sample", { shift: SAMPLE_SHIFT, band, perTile: this.bandTiles }), hist32(T, false), 0, false);
         }
         return this.histPass(true);
       }
     } else if (this.stage === "sample") {
-      if (this.ranked().every((t) => t.band)) {
+      if (this.ranked().length === 0) {
+        this.countsFromBands();
+      } else if (this.ranked().every((t) => t.band)) {
         this.stage = "band";
-        this.bandTiles = this.tileMemory(BAND_BINS);
+        if (this.bandTiles) this.clearBandTiles(this.ranked());
+        else this.bandTiles = this.tileMemory(BAND_BINS);
         const band = this.tvs.map((t) => (t.kind === "rank" && !t.sel && t.band ? [t.band.a, t.band.w, t.band.hot] : []));
         return this.pass(this.data("band", { band, perTile: this.bandTiles }), T + T * BAND_BINS, 0, false);
+      } else {
+        return this.histPass(false);
       }
-      return this.histPass(false);
     } else if (this.stage === "band") {
       if (this.ranked().length > 0) return this.histPass(false);
     } else if (this.stage === "hist") {
@@ -335,6 +398,7 @@ class GtaDriver implements StreamDriver {
         return this.pass(this.data("lo", { bins }), lo32(T), 0, false);
       }
     }
+    this.remember();
     if (this.stage !== "l1" && this.rescale && this.tvs.some((t) => masked(t.kind))) {
       this.stage = "l1";
       return this.pass(this.data("l1"), 0, l164(T), false, this.pre());
@@ -516,7 +580,9 @@ function storedSteps(ctx: StreamTileContext, d: PassData): void {
     return;
   }
   if (d.step === "sample" && ctx.kept !== "write") throw new AmalgamError("E_METHOD", `tensor "${ctx.tensor}": the sample pass needs its task vectors kept in memory`);
-  const hists = d.tvs.map((_, m) => (!ranked(m) ? 0 : d.perTile ? d.perTile + (ctx.tile * T + m) * RANK_HI_BINS * 4 : ctx.acc + (T + m * RANK_HI_BINS) * 4));
+  // the sample's histograms go to the thread accumulator (its first T words count keys above a
+  // predicted band); the hist step's to per-tile memory when there is some
+  const hists = d.tvs.map((_, m) => (!ranked(m) ? 0 : d.step === "hist" && d.perTile ? d.perTile + (ctx.tile * T + m) * RANK_HI_BINS * 4 : ctx.acc + (T + m * RANK_HI_BINS) * 4));
   const write = ctx.kept === "write";
   const shift = d.step === "sample" ? d.shift : 0;
   // chunk by chunk, so the base's chunk stays in cache for every task vector
@@ -525,6 +591,9 @@ function storedSteps(ctx: StreamTileContext, d: PassData): void {
     d.tvs.forEach((input, m) => {
       const x = ctx.inputs[input]!.ptr + c * 2;
       if (write || hists[m] !== 0) k.call("tv_bf16", write ? x : 0, x, base + c * 2, len, hists[m]!, ctx.offset + c, shift);
+      // a predicted band, counted while the chunk's task vector is in cache
+      const b = d.step === "sample" ? d.band[m] : undefined;
+      if (b && b.length) k.call("rank_band_bf16", x, len, b[0]!, b[1]!, b[2]!, ctx.acc + m * 4, d.perTile + (ctx.tile * T + m) * BAND_BINS * 4);
     });
   }
 }
