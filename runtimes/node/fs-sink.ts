@@ -229,6 +229,18 @@ export class FsOutputSink implements OutputSink {
           throw fsError(`cannot write ${name} in ${sink.outDir}`, e);
         }
       },
+      async writeAt(chunk: Uint8Array, offset: number) {
+        try {
+          sink.hook("write", partial);
+          let off = 0;
+          while (off < chunk.length) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, offset + off);
+            off += bytesWritten;
+          }
+        } catch (e) {
+          throw fsError(`cannot write ${name} in ${sink.outDir}`, e);
+        }
+      },
       async close() {
         try {
           sink.hook("sync", partial);

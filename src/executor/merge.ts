@@ -351,7 +351,11 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
   const factory = options.threadPool && !(options.kernels instanceof Kernels) ? options.threadPool : undefined;
   const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
-  const slotCount = scratchCount + 1;
+  // A tile computing on each thread, one being read ahead and two being written (write-behind):
+  // fewer slots left the workers waiting for a free one. A budget too small for tiles of
+  // MIN_TILE_ELEMENTS that way keeps one spare slot.
+  const slotsFor = (spare: number) => scratchCount + spare;
+  const slotCount = streaming.slotBudget / (slotsFor(3) * (maxK + 1) * 4) >= MIN_TILE_ELEMENTS ? slotsFor(3) : slotsFor(1);
   const perElement = slotCount * (maxK + 1) * 4;
   const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor(streaming.slotBudget / perElement)));
   const tile = Math.max(64, Math.floor(Math.min(options.tileElements ?? budgeted, largest + 63) / 64) * 64);

@@ -33,6 +33,12 @@ export type ResolveModel = (ref: string) => Promise<ModelDirectory>;
 /** A file being written in the output. */
 export interface FileWriter {
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Optional: writes `chunk` at byte `offset` of the file, while other writes at other offsets may
+   * be in flight (a file on a local disk). A writer with it is given either `write` calls or
+   * `writeAt` calls, never both; the bytes cover the file without gaps once all have settled.
+   */
+  writeAt?(chunk: Uint8Array, offset: number): Promise<void>;
   close(): Promise<void>;
 }
 

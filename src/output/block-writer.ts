@@ -1,9 +1,10 @@
 // Write-behind for output shards: chunks are copied into 16 MiB blocks, and a full block is hashed
-// (when asked) and written while the merge goes on with the next tiles. One copy serves both the
+// (when asked) and written while the merge goes on with the next tiles; a file that takes
+// positional writes (FileWriter.writeAt) gets several blocks written at once. One copy serves both the
 // hash and the write, the chunks given to `write` may be views of kernel memory that change as soon
 // as it returns, and at most `maxBlocks` blocks are held, so memory stays bounded whatever the
-// shard's size. Blocks are written in order; the first error is thrown by the next `write`, or by
-// `close`.
+// shard's size. Blocks are written in order, or at their offsets; the first error is thrown by the
+// next `write`, or by `close`.
 import type { FileWriter } from "../io/storage.ts";
 import type { FinishedFile, HashingWriter } from "./manifest.ts";
 import { HASH_BLOCK_BYTES, blockDigest, digestOfDigests } from "./manifest.ts";
@@ -19,6 +20,8 @@ export class BlockWriter implements HashingWriter {
   private block: Uint8Array | undefined;
   private fill = 0;
   private bytes = 0;
+  /** Bytes handed to the file so far (the offset of the next block). */
+  private flushed = 0;
   private held = 0;
   private readonly spare: Uint8Array[] = [];
   /** Settles when a block is released (written and hashed), for a writer waiting for one. */
@@ -86,8 +89,12 @@ export class BlockWriter implements HashingWriter {
     this.fill = 0;
     const digest = this.options.hash ? blockDigest(data) : undefined;
     if (digest) this.digests.push(digest);
-    const written = this.chain.then(() => (data.length ? this.w.write(data) : undefined));
-    this.chain = written;
+    // positional writes run side by side (each block's place is known); others one after another
+    const at = this.flushed;
+    this.flushed += data.length;
+    const w = this.w;
+    const written = !data.length ? this.chain : w.writeAt ? w.writeAt(data, at) : this.chain.then(() => w.write(data));
+    if (!w.writeAt) this.chain = written;
     const released: Promise<void> = Promise.all([written, digest]).then(
       () => {
         if (block.length) this.spare.push(block);

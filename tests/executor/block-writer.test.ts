@@ -1,6 +1,7 @@
 // The output's write-behind writer: the bytes and the hash are those of the chunks in order, for
 // chunks of any size across block boundaries; the chunks may change once write() returns; no more
-// than maxBlocks blocks are held however slow the file; the first write error comes back.
+// than maxBlocks blocks are held however slow the file; positional writes overlap and land at their
+// offsets; the first write error comes back.
 import { describe, expect, it } from "vitest";
 import { BlockWriter } from "../../src/output/block-writer.ts";
 import { BlockHasher, HASH_BLOCK_BYTES } from "../../src/output/manifest.ts";
@@ -84,6 +85,45 @@ describe("BlockWriter (write-behind)", () => {
     expect(r.parts.length).toBe(10);
     r.parts.forEach((p, i) => expect(p[0]).toBe(4 * i));
     expect((bw as unknown as { held: number }).held).toBeLessThanOrEqual(3);
+  });
+
+  it("a file with positional writes gets several blocks at once, at their offsets, slowest first or not", async () => {
+    const file = new Uint8Array(10 * B + 123);
+    let active = 0;
+    let maxActive = 0;
+    let sequential = 0;
+    let closed = false;
+    const w: FileWriter = {
+      async write() { sequential++; },
+      async writeAt(chunk, offset) {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        const copy = chunk.slice();
+        // later blocks finish first now and then
+        await new Promise((r) => setTimeout(r, (offset / B) % 3 === 0 ? 12 : 2));
+        file.set(copy, offset);
+        active--;
+      },
+      async close() { closed = true; },
+    };
+    const bw = new BlockWriter(w, { hash: true, maxBlocks: 4 });
+    const want = pattern(file.length, 9);
+    const ref = new BlockHasher();
+    const buf = new Uint8Array(B / 3 + 7);
+    for (let at = 0; at < want.length; at += buf.length) {
+      const c = want.subarray(at, Math.min(want.length, at + buf.length));
+      buf.set(c);
+      await bw.write(buf.subarray(0, c.length));
+      buf.fill(0xee);
+      ref.update(c);
+    }
+    await bw.close();
+    expect(closed).toBe(true);
+    expect(sequential).toBe(0);
+    expect(maxActive).toBeGreaterThan(1);
+    expect(maxActive).toBeLessThanOrEqual(4);
+    expect(Buffer.from(file).equals(Buffer.from(want))).toBe(true);
+    expect(await bw.finished()).toEqual({ bytes: want.length, hash: await ref.digest() });
   });
 
   it("a failed block write is thrown by a later write or by close, and nothing after it is written", async () => {
