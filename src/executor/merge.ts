@@ -130,6 +130,20 @@ function writeBehindBlocks(budget: number): number {
 /** Tiles larger than this stop paying off: the reads of the next tile overlap less. */
 export const MAX_TILE_ELEMENTS = 1 << 24;
 
+/**
+ * Slots and tile size of a tiled merge: a tile computing on each of `threads` threads, one being
+ * read ahead and two being written (write-behind); fewer slots left the workers waiting for a
+ * free one. A budget too small for tiles of MIN_TILE_ELEMENTS that way keeps one spare slot.
+ * Each slot holds `inputs` input tiles and an output tile as float32.
+ */
+export function tileLayout(slotBudget: number, threads: number, inputs: number, largest: number, forcedTile?: number): { slotCount: number; tile: number } {
+  const perSlotElement = (inputs + 1) * 4;
+  const slotCount = slotBudget / ((threads + 3) * perSlotElement) >= MIN_TILE_ELEMENTS ? threads + 3 : threads + 1;
+  const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor(slotBudget / (slotCount * perSlotElement))));
+  const tile = Math.max(64, Math.floor(Math.min(forcedTile ?? budgeted, largest + 63) / 64) * 64);
+  return { slotCount, tile };
+}
+
 /** Whether a planned tensor can be merged tile by tile (elementwise method, no cropping). */
 export function tileable(plan: MergePlan, t: PlannedTensor): boolean {
   return plan.method.elementwise === true && t.sources.every((s) => s.tensor.shape.length === t.shape.length && s.tensor.shape.every((d, i) => d === t.shape[i]));
@@ -351,14 +365,7 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
   const factory = options.threadPool && !(options.kernels instanceof Kernels) ? options.threadPool : undefined;
   const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
-  // A tile computing on each thread, one being read ahead and two being written (write-behind):
-  // fewer slots left the workers waiting for a free one. A budget too small for tiles of
-  // MIN_TILE_ELEMENTS that way keeps one spare slot.
-  const slotsFor = (spare: number) => scratchCount + spare;
-  const slotCount = streaming.slotBudget / (slotsFor(3) * (maxK + 1) * 4) >= MIN_TILE_ELEMENTS ? slotsFor(3) : slotsFor(1);
-  const perElement = slotCount * (maxK + 1) * 4;
-  const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor(streaming.slotBudget / perElement)));
-  const tile = Math.max(64, Math.floor(Math.min(options.tileElements ?? budgeted, largest + 63) / 64) * 64);
+  const { slotCount, tile } = tileLayout(streaming.slotBudget, scratchCount, maxK, largest, options.tileElements);
   let pool: TilePool | undefined;
   const slots: Slot[] = [];
   const scratch: { start: number; end: number }[] = [];

@@ -4,7 +4,7 @@
 // sample of the real input bytes.
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
-import { DEFAULT_MEMORY_BUDGET, MAX_TILE_ELEMENTS, MIN_TILE_ELEMENTS, tileable } from "../executor/merge.ts";
+import { DEFAULT_MEMORY_BUDGET, tileable, tileLayout } from "../executor/merge.ts";
 import { CHUNK_ELEMENTS, runTileJob } from "../executor/tile-job.ts";
 import type { TileJob } from "../executor/tile-job.ts";
 import type { Kernels } from "../kernels/kernels.ts";
@@ -78,10 +78,9 @@ export function estimateMemory(plan: MergePlan, o: MemoryOptions): MemoryEstimat
     const largest = Math.max(...tiled.map(numelOf));
     const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
     const scratchCount = o.workers ? Math.max(1, o.threads) : 1;
-    const slotCount = scratchCount + 1;
-    const perElement = slotCount * (maxK + 1) * 4;
-    const budgeted = Math.min(MAX_TILE_ELEMENTS, Math.max(MIN_TILE_ELEMENTS, Math.floor((o.memoryBudget ?? DEFAULT_MEMORY_BUDGET) / perElement)));
-    tile = Math.max(64, Math.floor(Math.min(budgeted, largest + 63) / 64) * 64);
+    const layout = tileLayout(o.memoryBudget ?? DEFAULT_MEMORY_BUDGET, scratchCount, maxK, largest);
+    const slotCount = layout.slotCount;
+    tile = layout.tile;
     const ioBytes = align(tile * 4);
     const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536);
     at += slotCount * (maxK + 1) * ioBytes + scratchCount * scratchBytes;
