@@ -3,7 +3,7 @@
 // the full histogram) when the sample misleads it.
 import { describe, expect, it } from "vitest";
 import { RANK_HI_BINS, TIE_INDEX_ASC, TIE_INDEX_DESC } from "../../src/kernels/abi-gta.ts";
-import { BAND_BINS, bandOf, bandStage, inSample, SAMPLE_SHIFT } from "../../src/methods/gta/rank-band.ts";
+import { BAND_BINS, bandOf, bandStage, inSample, nextHint, predictedBand, SAMPLE_SHIFT } from "../../src/methods/gta/rank-band.ts";
 import { selection, stageOne } from "../../src/methods/gta/rank-select.ts";
 import type { RankRange } from "../../src/methods/gta/sparsify.ts";
 
@@ -88,6 +88,21 @@ describe("sample-and-band magnitude selection", () => {
     const k = new Uint16Array(n).map((_, i) => (i * 7919) % RANK_HI_BINS);
     expect(bandOf(ranges[2]!, n, counts(k).sample)).toBeUndefined();
     expect(bandOf(ranges[0]!, n, new Uint32Array(RANK_HI_BINS))).toBeUndefined();
+  });
+
+  it("predicts a band around the last boundaries, as wide as they moved (and declines one too wide)", () => {
+    const first = nextHint([15000], undefined);
+    expect(predictedBand(first)).toEqual({ a: 15000 - first.margin, w: 2 * first.margin + 1, hot: 15000 });
+    // a boundary that did not move gets the narrowest band; one that moved by 10 keys, 2 x 10 + slack
+    const still = nextHint([15000], first);
+    const moved = nextHint([15010], still);
+    expect(still.margin).toBeLessThan(first.margin);
+    expect(moved.margin).toBe(still.margin + 20);
+    expect(predictedBand(moved)!.a).toBe(15010 - moved.margin);
+    // two boundaries: one band over both; clamped at the key range's ends
+    expect(predictedBand({ keys: [3, 32760], margin: 8 })).toBeUndefined();
+    expect(predictedBand({ keys: [2, 40], margin: 8 })).toEqual({ a: 0, w: 49, hot: 2 });
+    expect(predictedBand({ keys: [32765], margin: 8 })).toEqual({ a: 32757, w: 11, hot: 32765 });
   });
 
   it("rejects counts that do not add up (a kernel error, not a wrong answer)", () => {

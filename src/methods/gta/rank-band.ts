@@ -37,8 +37,15 @@ export function inSample(index: number, shift: number): boolean {
  */
 export const BAND_BINS = 2048;
 
-/** Keys of margin on each side of the boundaries a band is predicted from. */
-const PREDICTED_MARGIN = 24;
+/**
+ * Keys of margin on each side of the boundaries a band is predicted from: twice the largest move
+ * of a boundary between the last two tensors of the kind plus PREDICTED_SLACK, within
+ * [PREDICTED_SLACK, PREDICTED_MAX]; PREDICTED_FIRST after the first tensor. A narrower band means
+ * fewer elements counted one by one; a miss costs the band pass.
+ */
+const PREDICTED_FIRST = 24;
+const PREDICTED_SLACK = 4;
+const PREDICTED_MAX = 64;
 
 /** Sample positions of margin beyond the estimate: this many standard deviations, plus a floor. */
 const SIGMAS = 8;
@@ -105,14 +112,27 @@ export function bandStage(r: RankRange, n: number, band: Band, above: number, co
   return inside(stage.lo?.bin) && inside(stage.hi?.bin) ? { stage, hist } : undefined;
 }
 
+/** Where a tensor's boundaries fell (keys), and the margin a band predicted from them gets. */
+export interface BandHint {
+  readonly keys: readonly number[];
+  readonly margin: number;
+}
+
+/** The hint a tensor leaves, from its boundary keys and the hint it was given (if any). */
+export function nextHint(keys: readonly number[], prev: BandHint | undefined): BandHint {
+  if (!prev || prev.keys.length !== keys.length) return { keys, margin: PREDICTED_FIRST };
+  const moved = Math.max(...keys.map((k, i) => Math.abs(k - prev.keys[i]!)));
+  return { keys, margin: Math.min(PREDICTED_MAX, 2 * moved + PREDICTED_SLACK) };
+}
+
 /**
- * A band predicted from where the boundaries of a similar tensor fell (their keys, the first one
- * hot): the same layer's tensor of the previous layer usually has its boundary within a few keys.
+ * A band predicted from where the boundaries of a similar tensor fell (the first key hot): the
+ * same tensor of the previous layer usually has its boundary within a few keys.
  */
-export function predictedBand(keys: readonly number[]): Band | undefined {
-  if (keys.length === 0) return undefined;
-  const a = Math.max(0, Math.min(...keys) - PREDICTED_MARGIN);
-  const b = Math.min(RANK_HI_BINS - 1, Math.max(...keys) + PREDICTED_MARGIN);
+export function predictedBand(h: BandHint): Band | undefined {
+  if (h.keys.length === 0) return undefined;
+  const a = Math.max(0, Math.min(...h.keys) - h.margin);
+  const b = Math.min(RANK_HI_BINS - 1, Math.max(...h.keys) + h.margin);
   const w = b - a + 1;
-  return w < BAND_BINS ? { a, w, hot: keys[0]! } : undefined;
+  return w < BAND_BINS ? { a, w, hot: h.keys[0]! } : undefined;
 }

@@ -28,8 +28,8 @@ import { combineParams, sparsifyParams } from "./combine-params.ts";
 import { l1Value } from "./l1-sum.ts";
 import { finalBf16 } from "./final-bf16.ts";
 import { finishMasked, rescaleFactor } from "./rescale.ts";
-import type { Band } from "./rank-band.ts";
-import { BAND_BINS, bandOf, bandStage, predictedBand, SAMPLE_SHIFT } from "./rank-band.ts";
+import type { Band, BandHint } from "./rank-band.ts";
+import { BAND_BINS, bandOf, bandStage, nextHint, predictedBand, SAMPLE_SHIFT } from "./rank-band.ts";
 import type { Selection, StageOne } from "./rank-select.ts";
 import { selection, stageOne, trivialRange, trivialSelection } from "./rank-select.ts";
 import { randomWorkDtype, rankRange } from "./sparsify.ts";
@@ -327,9 +327,16 @@ class GtaDriver implements StreamDriver {
     return `gta-band|${this.v.name}|${this.ctx.tensor.replace(/\d+/g, "#")}|${this.ctx.numel}|${m}`;
   }
 
-  private hint(m: number): Band | undefined {
+  private bandHint(m: number): BandHint | undefined {
     const h = this.ctx.hints.get(this.hintKey(m));
-    return Array.isArray(h) && h.length === 3 ? { a: Number(h[0]), w: Number(h[1]), hot: Number(h[2]) } : undefined;
+    if (!Array.isArray(h) || h.length < 2 || !h.every((x) => typeof x === "number")) return undefined;
+    const [margin, ...keys] = h as number[];
+    return { keys, margin: margin! };
+  }
+
+  private hint(m: number): Band | undefined {
+    const h = this.bandHint(m);
+    return h ? predictedBand(h) : undefined;
   }
 
   /** Leaves where each ranked task vector's boundaries fell, for the next tensor of the same name. */
@@ -340,8 +347,8 @@ class GtaDriver implements StreamDriver {
       const w = t.sel?.words;
       if (t.kind !== "rank" || !w || (w[0]! & (SEL_LO | SEL_HI)) === 0) return;
       const keys = [...(w[0]! & SEL_LO ? [w[1]! >>> 16] : []), ...(w[0]! & SEL_HI ? [w[2]! >>> 16] : [])];
-      const b = predictedBand(keys);
-      if (b) this.ctx.hints.set(this.hintKey(m), [b.a, b.w, b.hot]);
+      const h = nextHint(keys, this.bandHint(m));
+      this.ctx.hints.set(this.hintKey(m), [h.margin, ...h.keys]);
     });
   }
 
