@@ -88,6 +88,11 @@ export interface MergeOptions {
   readonly resume?: boolean;
   /** Called with the shard files kept from an earlier run, before merging the rest. */
   readonly onResume?: (kept: readonly string[], total: number) => void;
+  /**
+   * Called before each pass of a streamed tensor with the method's name for the pass (for the gta
+   * family: sample, band, hist, lo, l1, final): which route a tensor took, for tests and profiles.
+   */
+  readonly onStreamPass?: (tensor: string, step: string) => void;
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
   /**
@@ -435,7 +440,7 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else if (pool && streaming.tensors.has(t)) {
-          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, hints, cacheBytes: streaming.cacheBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
+          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, hints, onPass: options.onStreamPass, cacheBytes: streaming.cacheBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
         }
         if (bytes === undefined) {
           const r = await mergeTensor(k, plan, t, run);

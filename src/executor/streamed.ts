@@ -115,6 +115,8 @@ export interface StreamEnv {
   readonly statsBytes: number;
   /** StreamBeginContext.hints: one map for the whole merge. */
   readonly hints: Map<string, JsonValue>;
+  /** MergeOptions.onStreamPass. */
+  readonly onPass?: (tensor: string, step: string) => void;
   /** Main-thread bytes that may keep a tensor's stored inputs across passes (0: read every pass). */
   readonly cacheBytes: number;
   readonly seed: number;
@@ -222,6 +224,7 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     let acc: number | undefined;
     for (;;) {
       const pass = driver.next(acc);
+      env.onPass?.(t.name, pass.name ?? (pass.final ? "final" : "pass"));
       const bytes = accBytes(pass.acc32, pass.acc64);
       for (const a of accs) k.bytes(a, bytes).fill(0);
       await runPass(pass);

@@ -126,6 +126,8 @@ export interface StreamPass {
   readonly acc64: number;
   /** The last pass: the main step writes the tile's output. */
   readonly final: boolean;
+  /** What the method calls this pass (MergeOptions.onStreamPass). */
+  readonly name?: string;
 }
 
 /** A streamed merge of one tensor, on the main thread: which passes to run, given what they found. */

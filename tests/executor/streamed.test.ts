@@ -71,7 +71,7 @@ const SHAPES: Shapes = {
  */
 function writeModel(dir: string, dtype: DType, seed: number, shapes: Shapes = SHAPES): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["StreamTestForCausalLM"], model_type: "stream_test", num_hidden_layers: 1, hidden_size: 257, vocab_size: 300, torch_dtype: { F32: "float32", BF16: "bfloat16", F16: "float16" }[dtype] }));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["StreamTestForCausalLM"], model_type: "stream_test", num_hidden_layers: 1 + Math.max(0, ...Object.keys(shapes).map((n) => Number(/\.layers\.(\d+)\./.exec(n)?.[1] ?? 0))), hidden_size: 257, vocab_size: 300, torch_dtype: { F32: "float32", BF16: "bfloat16", F16: "float16" }[dtype] }));
   const mode = { F32: 0, BF16: 1, F16: 2 }[dtype];
   const tensors = Object.entries(shapes).map(([name, shape]) => {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -204,9 +204,29 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     const yaml = `merge_method: ties\nbase_model: misled/m0\nmodels:\n${models("misled", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
     const whole = await merge(yaml);
     for (const tileElements of [64, 4096]) {
-      const s = await merge(yaml, { tileElements });
+      const routes: string[] = [];
+      const s = await merge(yaml, { tileElements, onStreamPass: (t, step) => { if (t === name) routes.push(step); } });
       expect(s.bytes.equals(whole.bytes), `${tileElements}-element tiles`).toBe(true);
+      expect(routes, `${tileElements}-element tiles`).toEqual(["sample", "band", "hist", "final"]);
     }
+  });
+
+  it("bf16 ties takes the sample-and-band route: later layers count a band predicted from the layer before, no full histogram", async () => {
+    const layers: Shapes = { ...SHAPES };
+    for (let l = 1; l < 4; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "layers", `m${m}`), "BF16", m, layers);
+    const yaml = `merge_method: ties\nbase_model: layers/m0\nmodels:\n${models("layers", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const routes = new Map<string, string[]>();
+    const whole = await merge(yaml);
+    const s = await merge(yaml, { tileElements: 4096, onStreamPass: (t, step) => routes.set(t, [...(routes.get(t) ?? []), step]) });
+    expect(s.bytes.equals(whole.bytes)).toBe(true);
+    // the first layer's band comes from the sample, in a pass of its own; the later layers' from
+    // the layer before, counted in the first pass
+    expect(routes.get("model.layers.0.mlp.up_proj.weight")).toEqual(["sample", "band", "final"]);
+    for (let l = 1; l < 4; l++) expect(routes.get(`model.layers.${l}.mlp.up_proj.weight`), `layer ${l}`).toEqual(["sample", "final"]);
+    for (const t of ["model.embed_tokens.weight", "lm_head.weight"]) expect(routes.get(t), t).toEqual(["sample", "band", "final"]);
+    // 257-element norms: a 1/16 sample of them is too small to place a band, the histogram decides
+    for (const [t, r] of routes) expect(r[0] === "sample" && r[r.length - 1] === "final", `${t}: ${r.join(",")}`).toBe(true);
   });
 
   it("keeps a tensor's stored inputs between passes when they fit the budget: each byte is read once", async () => {

@@ -232,7 +232,7 @@ class GtaDriver implements StreamDriver {
 
   private pass(data: PassData, acc32: number, acc64: number, final: boolean, pre?: PreData): StreamPass {
     this.prefix.fill(0);
-    return pre ? { data, pre, acc32, acc64, final } : { data, acc32, acc64, final };
+    return pre ? { data, pre, acc32, acc64, final, name: data.step } : { data, acc32, acc64, final, name: data.step };
   }
 
   /** Zeroed main-thread memory for per-tile counts of `bins` u32 per task vector, or 0 past the statistics budget. */
