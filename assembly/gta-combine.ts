@@ -7,6 +7,7 @@
 //   normalize: mixed = R(mixed / div);  lambda: mixed = R(mixed * lambda);  out = R(base + mixed)
 // Sums accumulate in float32 in input order starting from +0 and round once (torch's sum(0)).
 import { MODE_BF16, MODE_F16, MODE_F32, roundModex4, roundMode } from "./inline/round";
+import { addMasked, divisor4, finish4, keep4, mix4, ptrAt, wAt } from "./inline/gta-mix";
 import { OK } from "./convert";
 
 // flags (mirrored in src/kernels/abi-gta.ts)
@@ -14,48 +15,10 @@ const GTA_CONSENSUS: i32 = 1;
 const GTA_NORMALIZE: i32 = 2;
 const GTA_LAMBDA: i32 = 4;
 
-// @ts-ignore: decorator
-@inline function ptrAt(ptrs: usize, m: i32): usize {
-  return <usize>load<u32>(ptrs + (<usize>m << 2));
-}
-
-// @ts-ignore: decorator
-@inline function wAt(ws: usize, m: i32): f32 {
-  return load<f32>(ws + (<usize>m << 2));
-}
-
 // Four weighted task-vector values: R(d * w) at byte offset `off` of task vector `p`.
 // @ts-ignore: decorator
 @inline function weighted4(p: usize, off: usize, w: v128, mode: i32): v128 {
   return roundModex4(f32x4.mul(v128.load(p + off), w), mode);
-}
-
-// 1 where wd's sign is the elected one (positive where majPos is set, negative elsewhere), else 0.
-// @ts-ignore: decorator
-@inline function keep4(wd: v128, majPos: v128): v128 {
-  const zero = f32x4.splat(0);
-  return v128.and(v128.bitselect(f32x4.gt(wd, zero), f32x4.lt(wd, zero), majPos), f32x4.splat(1));
-}
-
-// acc + v * mask (mask 1 or 0 per lane).
-// @ts-ignore: decorator
-@inline function addMasked(acc: v128, v: v128, mask: v128): v128 {
-  return f32x4.add(acc, f32x4.mul(v, mask));
-}
-
-// The rounded sum of the kept weights, with 0 replaced by 1.
-// @ts-ignore: decorator
-@inline function divisor4(dv: v128, mode: i32): v128 {
-  const r = roundModex4(dv, mode);
-  return v128.bitselect(f32x4.splat(1), r, f32x4.eq(r, f32x4.splat(0)));
-}
-
-// Normalize by the divisor and scale by lambda, as the flags say.
-// @ts-ignore: decorator
-@inline function finish4(mixed: v128, dv: v128, normalize: bool, scale: bool, lamV: v128, mode: i32): v128 {
-  if (normalize) mixed = roundModex4(f32x4.div(mixed, dv), mode);
-  if (scale) mixed = roundModex4(f32x4.mul(mixed, lamV), mode);
-  return mixed;
 }
 
 /**
@@ -97,43 +60,7 @@ export function gta_combine(out: usize, base: usize, deltas: usize, ws: usize, k
     const wd1 = K > 1 ? weighted4(p1, off, w1, mode) : zero;
     const wd2 = K > 2 ? weighted4(p2, off, w2, mode) : zero;
     const wd3 = K > 3 ? weighted4(p3, off, w3, mode) : zero;
-    let mixed = zero;
-    let dv = divV;
-    if (consensus) {
-      let tot = f32x4.add(zero, wd0);
-      if (K > 1) tot = f32x4.add(tot, wd1);
-      if (K > 2) tot = f32x4.add(tot, wd2);
-      if (K > 3) tot = f32x4.add(tot, wd3);
-      const majPos = f32x4.ge(roundModex4(tot, mode), zero);
-      dv = zero;
-      let mk = keep4(wd0, majPos);
-      mixed = addMasked(mixed, wd0, mk);
-      dv = addMasked(dv, w0, mk);
-      if (K > 1) {
-        mk = keep4(wd1, majPos);
-        mixed = addMasked(mixed, wd1, mk);
-        dv = addMasked(dv, w1, mk);
-      }
-      if (K > 2) {
-        mk = keep4(wd2, majPos);
-        mixed = addMasked(mixed, wd2, mk);
-        dv = addMasked(dv, w2, mk);
-      }
-      if (K > 3) {
-        mk = keep4(wd3, majPos);
-        mixed = addMasked(mixed, wd3, mk);
-        dv = addMasked(dv, w3, mk);
-      }
-      mixed = roundModex4(mixed, mode);
-      dv = divisor4(dv, mode);
-    } else {
-      mixed = f32x4.add(mixed, wd0);
-      if (K > 1) mixed = f32x4.add(mixed, wd1);
-      if (K > 2) mixed = f32x4.add(mixed, wd2);
-      if (K > 3) mixed = f32x4.add(mixed, wd3);
-      mixed = roundModex4(mixed, mode);
-    }
-    mixed = finish4(mixed, dv, normalize, scale, lamV, mode);
+    const mixed = mix4(K, wd0, wd1, wd2, wd3, w0, w1, w2, w3, consensus, normalize, scale, divV, lamV, mode, true);
     v128.store(out + off, roundModex4(f32x4.add(v128.load(base + off), mixed), mode));
   }
   return i;

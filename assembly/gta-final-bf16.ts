@@ -29,7 +29,8 @@
 //     infinities compare the same before and after R.
 //  3. No rounding in the encode: the combine's result is rounded already and R is idempotent
 //     (a rounded NaN is quiet with zero low bits, which R keeps).
-import { roundBf16, roundBf16x4 } from "./inline/round";
+import { MODE_BF16, MODE_BF16_FAST, roundBf16, roundModex4 } from "./inline/round";
+import { addMasked, divisor4, finish4, keep4, mix4, ptrAt, wAt } from "./inline/gta-mix";
 import { keptEqual } from "./select-rank-stream";
 import { OK } from "./convert";
 
@@ -48,16 +49,6 @@ const ABS: u32 = 0x7fffffff;
 
 /** Elements per block: what is computed again when an input is NaN (1. above). */
 const BLOCK: usize = 2048;
-
-// @ts-ignore: decorator
-@inline function ptrAt(ptrs: usize, m: i32): usize {
-  return <usize>load<u32>(ptrs + (<usize>m << 2));
-}
-
-// @ts-ignore: decorator
-@inline function wAt(ws: usize, m: i32): f32 {
-  return load<f32>(ws + (<usize>m << 2));
-}
 
 // @ts-ignore: decorator
 @inline function selAt(sel: usize, m: i32): usize {
@@ -85,24 +76,21 @@ const BLOCK: usize = 2048;
   return reinterpret<f32>((<u32>load<u16>(p + (i << 1))) << 16);
 }
 
-/** roundBf16x4 without the NaN branch (see 1. above). */
+/** The rounding mode of a run: roundBf16x4, or without its NaN branch (MODE_BF16_FAST, 1. above). */
 // @ts-ignore: decorator
-@inline function roundFastx4(v: v128): v128 {
-  const lsb = v128.and(i32x4.shr_u(v, 16), i32x4.splat(1));
-  return v128.and(i32x4.add(i32x4.add(v, i32x4.splat(0x7fff)), lsb), i32x4.splat(0xffff0000));
+@inline function rm(exact: bool): i32 {
+  return exact ? MODE_BF16 : MODE_BF16_FAST;
 }
 
 // @ts-ignore: decorator
 @inline function rnd(v: v128, exact: bool): v128 {
-  return exact ? roundBf16x4(v) : roundFastx4(v);
+  return roundModex4(v, rm(exact));
 }
 
-/** The bfloat16 bits of R(v) in the low half of each lane (rounding and encode's shift in one). */
+/** The bfloat16 bits of R(v) in the low half of each lane. */
 // @ts-ignore: decorator
 @inline function bf16Bits4(v: v128, exact: bool): v128 {
-  if (exact) return i32x4.shr_u(roundBf16x4(v), 16);
-  const lsb = v128.and(i32x4.shr_u(v, 16), i32x4.splat(1));
-  return i32x4.shr_u(i32x4.add(i32x4.add(v, i32x4.splat(0x7fff)), lsb), 16);
+  return i32x4.shr_u(rnd(v, exact), 16);
 }
 
 /** Stores four bfloat16 values (bf16Bits4 lanes) at element i of p. */
@@ -189,32 +177,6 @@ const BLOCK: usize = 2048;
   if (fromWeights) d = roundBf16(d - b);
   if (rankedAt(ranked, m)) d = rankMask1(d, selAt(sel, m), cntAt(counts, m), advance);
   return d;
-}
-
-// gta_combine's helpers, with the rounding chosen by `exact`.
-
-// @ts-ignore: decorator
-@inline function keep4(wd: v128, majPos: v128): v128 {
-  const zero = f32x4.splat(0);
-  return v128.and(v128.bitselect(f32x4.gt(wd, zero), f32x4.lt(wd, zero), majPos), f32x4.splat(1));
-}
-
-// @ts-ignore: decorator
-@inline function addMasked(acc: v128, v: v128, mask: v128): v128 {
-  return f32x4.add(acc, f32x4.mul(v, mask));
-}
-
-// @ts-ignore: decorator
-@inline function divisor4(dv: v128, exact: bool): v128 {
-  const r = rnd(dv, exact);
-  return v128.bitselect(f32x4.splat(1), r, f32x4.eq(r, f32x4.splat(0)));
-}
-
-// @ts-ignore: decorator
-@inline function finish4(mixed: v128, dv: v128, normalize: bool, scale: bool, lamV: v128, exact: bool): v128 {
-  if (normalize) mixed = rnd(f32x4.div(mixed, dv), exact);
-  if (scale) mixed = rnd(f32x4.mul(mixed, lamV), exact);
-  return mixed;
 }
 
 /** Whether any of the bfloat16 values [s, e) of p is NaN. */
@@ -359,43 +321,8 @@ export function gta_final_bf16(out: usize, base: usize, inputs: usize, fromWeigh
     const wd1 = K > 1 ? rnd(f32x4.mul(tvSmall4(x1, b, raw, exact, r1, f1, kLo1, kHi1, lf1, lt1, hf1, ht1, c1), w1), exact) : zero;
     const wd2 = K > 2 ? rnd(f32x4.mul(tvSmall4(x2, b, raw, exact, r2, f2, kLo2, kHi2, lf2, lt2, hf2, ht2, c2), w2), exact) : zero;
     const wd3 = K > 3 ? rnd(f32x4.mul(tvSmall4(x3, b, raw, exact, r3, f3, kLo3, kHi3, lf3, lt3, hf3, ht3, c3), w3), exact) : zero;
-    let mixed = zero;
-    let dv = divV;
-    if (consensus) {
-      let tot = f32x4.add(zero, wd0);
-      if (K > 1) tot = f32x4.add(tot, wd1);
-      if (K > 2) tot = f32x4.add(tot, wd2);
-      if (K > 3) tot = f32x4.add(tot, wd3);
-      const majPos = f32x4.ge(tot, zero); // = R(tot) >= 0 (2. above)
-      dv = zero;
-      let mk = keep4(wd0, majPos);
-      mixed = addMasked(mixed, wd0, mk);
-      dv = addMasked(dv, w0, mk);
-      if (K > 1) {
-        mk = keep4(wd1, majPos);
-        mixed = addMasked(mixed, wd1, mk);
-        dv = addMasked(dv, w1, mk);
-      }
-      if (K > 2) {
-        mk = keep4(wd2, majPos);
-        mixed = addMasked(mixed, wd2, mk);
-        dv = addMasked(dv, w2, mk);
-      }
-      if (K > 3) {
-        mk = keep4(wd3, majPos);
-        mixed = addMasked(mixed, wd3, mk);
-        dv = addMasked(dv, w3, mk);
-      }
-      mixed = rnd(mixed, exact);
-      dv = divisor4(dv, exact);
-    } else {
-      mixed = f32x4.add(mixed, wd0);
-      if (K > 1) mixed = f32x4.add(mixed, wd1);
-      if (K > 2) mixed = f32x4.add(mixed, wd2);
-      if (K > 3) mixed = f32x4.add(mixed, wd3);
-      mixed = rnd(mixed, exact);
-    }
-    mixed = finish4(mixed, dv, normalize, scale, lamV, exact);
+    // the elected sign from the unrounded sum (2. above)
+    const mixed = mix4(K, wd0, wd1, wd2, wd3, w0, w1, w2, w3, consensus, normalize, scale, divV, lamV, rm(exact), false);
     store4(out, i, bf16Bits4(f32x4.add(b, mixed), exact));
   }
   return v128.any_true(i32x4.gt_u(top, i32x4.splat(0x7f800000)));
@@ -432,14 +359,14 @@ export function gta_final_bf16(out: usize, base: usize, inputs: usize, fromWeigh
         dv = addMasked(dv, wv, mk);
       }
       mixed = rnd(mixed, exact);
-      dv = divisor4(dv, exact);
+      dv = divisor4(dv, rm(exact));
     } else {
       for (let m = 0; m < k; m++) {
         mixed = f32x4.add(mixed, rnd(f32x4.mul(tvAt4(inputs, m, i, b, raw, ranked, sel, counts, exact, true), f32x4.splat(wAt(ws, m))), exact));
       }
       mixed = rnd(mixed, exact);
     }
-    mixed = finish4(mixed, dv, normalize, scale, lamV, exact);
+    mixed = finish4(mixed, dv, normalize, scale, lamV, rm(exact));
     store4(out, i, bf16Bits4(f32x4.add(b, mixed), exact));
   }
 }

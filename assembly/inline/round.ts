@@ -8,6 +8,12 @@
 export const MODE_F32: i32 = 0;
 export const MODE_BF16: i32 = 1;
 export const MODE_F16: i32 = 2;
+/**
+ * Kernel-internal (never a host dtype code): bfloat16 rounding without roundBf16's NaN branch,
+ * for values known to be no NaN or a canonical one (assembly/gta-final-bf16.ts says when); the
+ * scalar roundMode treats it as MODE_BF16.
+ */
+export const MODE_BF16_FAST: i32 = 3;
 
 // Smallest f16 normal (2^-14) and the first magnitude that rounds to f16 infinity (65504 + 16).
 const F16_MIN_NORMAL: f32 = 6.103515625e-5;
@@ -37,7 +43,7 @@ const F16_OVERFLOW: f32 = 65520.0;
 
 // @ts-ignore: decorator
 @inline export function roundMode(x: f32, mode: i32): f32 {
-  if (mode == MODE_BF16) return roundBf16(x);
+  if (mode == MODE_BF16 || mode == MODE_BF16_FAST) return roundBf16(x);
   if (mode == MODE_F16) return roundF16(x);
   return x;
 }
@@ -65,8 +71,15 @@ const F16_OVERFLOW: f32 = 65520.0;
 }
 
 // @ts-ignore: decorator
+@inline export function roundBf16Fastx4(v: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(v, 16), i32x4.splat(1));
+  return v128.and(i32x4.add(i32x4.add(v, i32x4.splat(0x7fff)), lsb), i32x4.splat(0xffff0000));
+}
+
+// @ts-ignore: decorator
 @inline export function roundModex4(v: v128, mode: i32): v128 {
   if (mode == MODE_BF16) return roundBf16x4(v);
+  if (mode == MODE_BF16_FAST) return roundBf16Fastx4(v);
   if (mode == MODE_F16) return roundF16x4(v);
   return v;
 }
