@@ -5,13 +5,21 @@
 // float32 key rank_hist_hi bins, with a zero low half: one key per histogram bin.
 import { roundBf16, roundBf16x4 } from "./inline/round";
 import { OK } from "./convert";
+import { bump } from "./select-rank-stream";
 
 const KEY: u32 = 0x7fff;
 
+/** bump for each of the eight 16-bit lanes of k. */
 // @ts-ignore: decorator
-@inline function bump(hist: usize, bin: u32): void {
-  const h = hist + (<usize>bin << 2);
-  store<u32>(h, load<u32>(h) + 1);
+@inline function bump8(hist: usize, k: v128): void {
+  bump(hist, <u32>i16x8.extract_lane_u(k, 0));
+  bump(hist, <u32>i16x8.extract_lane_u(k, 1));
+  bump(hist, <u32>i16x8.extract_lane_u(k, 2));
+  bump(hist, <u32>i16x8.extract_lane_u(k, 3));
+  bump(hist, <u32>i16x8.extract_lane_u(k, 4));
+  bump(hist, <u32>i16x8.extract_lane_u(k, 5));
+  bump(hist, <u32>i16x8.extract_lane_u(k, 6));
+  bump(hist, <u32>i16x8.extract_lane_u(k, 7));
 }
 
 /**
@@ -59,14 +67,7 @@ export function tv_bf16(dst: usize, x: usize, base: usize, n: usize, hist: usize
         const h = hist + (<usize>k0 << 2);
         store<u32>(h, load<u32>(h) + 8);
       } else {
-        bump(hist, k0);
-        bump(hist, <u32>i16x8.extract_lane_u(k, 1));
-        bump(hist, <u32>i16x8.extract_lane_u(k, 2));
-        bump(hist, <u32>i16x8.extract_lane_u(k, 3));
-        bump(hist, <u32>i16x8.extract_lane_u(k, 4));
-        bump(hist, <u32>i16x8.extract_lane_u(k, 5));
-        bump(hist, <u32>i16x8.extract_lane_u(k, 6));
-        bump(hist, <u32>i16x8.extract_lane_u(k, 7));
+        bump8(hist, k);
       }
     }
   }
@@ -117,15 +118,7 @@ export function rank_band_bf16(x: usize, n: usize, a: u32, w: u32, hot: u32, abo
       const inb = v128.andnot(v128.and(i16x8.ge_u(k, av), i16x8.le_u(k, bv)), isHot);
       if (v128.any_true(inb)) {
         // no branch per lane: lanes outside the band, or hot, count into the spill bin w
-        const idx = v128.bitselect(i16x8.sub(k, av), wv, inb);
-        bump(band, <u32>i16x8.extract_lane_u(idx, 0));
-        bump(band, <u32>i16x8.extract_lane_u(idx, 1));
-        bump(band, <u32>i16x8.extract_lane_u(idx, 2));
-        bump(band, <u32>i16x8.extract_lane_u(idx, 3));
-        bump(band, <u32>i16x8.extract_lane_u(idx, 4));
-        bump(band, <u32>i16x8.extract_lane_u(idx, 5));
-        bump(band, <u32>i16x8.extract_lane_u(idx, 6));
-        bump(band, <u32>i16x8.extract_lane_u(idx, 7));
+        bump8(band, v128.bitselect(i16x8.sub(k, av), wv, inb));
       }
     }
     accAbove = i32x4.add(accAbove, i32x4.extadd_pairwise_i16x8_u(cAbove));

@@ -24,8 +24,9 @@ const SEL_NONE: u32 = 4;
   return load<u32>(x + (i << 2)) & ABS;
 }
 
+/** hist[bin] += 1 (u32 bins). */
 // @ts-ignore: decorator
-@inline function bump(hist: usize, bin: u32): void {
+@inline export function bump(hist: usize, bin: u32): void {
   const h = hist + (<usize>bin << 2);
   store<u32>(h, load<u32>(h) + 1);
 }
