@@ -5,14 +5,18 @@ import type { DType } from "../dtype.ts";
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-function bits(x: number): number {
+/** The bits of x as a float32 (a u32). */
+export function f32Bits(x: number): number {
   f32[0] = x;
   return u32[0]!;
 }
-function fromBits(b: number): number {
+/** The float32 whose bits are b. */
+export function f32FromBits(b: number): number {
   u32[0] = b >>> 0;
   return f32[0]!;
 }
+const bits = f32Bits;
+const fromBits = f32FromBits;
 
 /** float32 value rounded to bfloat16 precision (round to nearest even; NaN stays NaN). */
 export function roundBf16(x: number): number {

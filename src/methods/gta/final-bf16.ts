@@ -3,6 +3,7 @@
 // task vectors, rank masks, gta_combine and encode, without its float32 buffers.
 import type { DType } from "../../dtype.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
+import { f32FromBits as fromBits } from "../../kernels/scalar.ts";
 import type { StreamTileContext } from "../types.ts";
 
 /** What the fused step reads of a final pass's data (stream.ts's PassData). */
@@ -18,14 +19,13 @@ export interface FinalStepData {
   readonly flags: number;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function fromBits(b: number): number {
-  u32[0] = b >>> 0;
-  return f32[0]!;
-}
 
 const BF16: DType = "BF16";
+
+/** Whether the work is in bfloat16 and the base and the task-vector inputs `tvs` are stored as bfloat16. */
+export function allBf16(ctx: StreamTileContext, tvs: readonly number[]): boolean {
+  return ctx.dtype === BF16 && ctx.inputs[ctx.baseIndex!]!.dtype === BF16 && tvs.every((input) => ctx.inputs[input]!.dtype === BF16);
+}
 
 /**
  * Runs a tile's final step with gta_final_bf16 when it applies, and says whether it did: every
@@ -37,8 +37,7 @@ const BF16: DType = "BF16";
  */
 export function finalBf16(k: Kernels, ctx: StreamTileContext, d: FinalStepData, sel: number, counts: number, ws: number): boolean {
   const T = d.tvs.length;
-  if (T === 0 || ctx.dtype !== BF16 || ctx.outDtype !== BF16 || ctx.kept === "write") return false;
-  if (ctx.inputs[ctx.baseIndex!]!.dtype !== BF16 || d.tvs.some((input) => ctx.inputs[input]!.dtype !== BF16)) return false;
+  if (T === 0 || ctx.outDtype !== BF16 || ctx.kept === "write" || !allBf16(ctx, d.tvs)) return false;
   if (d.kinds.some((kind) => kind !== "none" && kind !== "rank") || d.factors.some((f) => f !== null && f !== undefined)) return false;
   const inputs = k.u32Array(d.tvs.map((input) => ctx.inputs[input]!.ptr));
   const ranked = k.u32Array(d.kinds.map((kind) => (kind === "rank" ? 1 : 0)));

@@ -20,13 +20,13 @@ import type { DType } from "../../dtype.ts";
 import { DTYPES } from "../../dtype.ts";
 import { dellaScratchBytes, L1_ACC_BYTES, RANK_HI_BINS, RANK_LO_BINS, SEL_HI, SEL_LO, SEL_WORDS } from "../../kernels/abi-gta.ts";
 import type { F32Buf, Kernels } from "../../kernels/kernels.ts";
-import { toDType } from "../../kernels/scalar.ts";
+import { f32Bits as bitsOf, f32FromBits as fromBits, toDType } from "../../kernels/scalar.ts";
 import { streamKey } from "../../random/stream-key.ts";
 import type { JsonValue, StreamBeginContext, StreamDriver, StreamedMethod, StreamPass, StreamTileContext, StoredInput } from "../types.ts";
 import type { GtaVariant } from "./combine-params.ts";
 import { combineParams, sparsifyParams } from "./combine-params.ts";
 import { l1Value } from "./l1-sum.ts";
-import { finalBf16 } from "./final-bf16.ts";
+import { allBf16, finalBf16 } from "./final-bf16.ts";
 import { finishMasked, rescaleFactor } from "./rescale.ts";
 import type { Band, BandHint } from "./rank-band.ts";
 import { BAND_BINS, bandOf, bandStage, nextHint, predictedBand, SAMPLE_SHIFT } from "./rank-band.ts";
@@ -90,16 +90,6 @@ type PreData = {
   readonly keys: readonly (readonly number[])[];
 };
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function bitsOf(x: number): number {
-  f32[0] = x;
-  return u32[0]!;
-}
-function fromBits(b: number): number {
-  u32[0] = b >>> 0;
-  return f32[0]!;
-}
 
 /** Whether a kind applies a keep mask (and so may be rescaled). */
 function masked(kind: Kind): boolean {
@@ -559,13 +549,8 @@ function needsBase(ctx: StreamTileContext, tvs: readonly number[]): boolean {
   return ctx.kept !== "read" || tvs.some((input) => !holdsTaskVector(ctx.inputs[input]!.dtype, ctx.dtype));
 }
 
-/** Whether the base and every task vector input are stored as bfloat16 and the work is in bfloat16. */
-function bf16Direct(ctx: StreamTileContext, d: PassData): boolean {
-  return ctx.dtype === "BF16" && ctx.inputs[ctx.baseIndex!]!.dtype === "BF16" && d.tvs.every((input) => ctx.inputs[input]!.dtype === "BF16");
-}
-
 /**
- * The steps that work on stored bfloat16 bytes, whole tile at once:
+ * The steps that work on stored bfloat16 bytes (sample and hist chunk by chunk, band per tile):
  *   sample  (first pass, kept tiles) each task vector replaces its model's bytes; sampled keys of
  *           the ranked ones are counted into the thread's histograms;
  *   band    (kept task vectors) counts above and in each ranked task vector's band;
@@ -626,7 +611,7 @@ function tile(ctx: StreamTileContext): void {
   }
   const d = ctx.data as PassData;
   const T = d.tvs.length;
-  if (d.step === "sample" || d.step === "band" || (d.step === "hist" && ctx.kept !== "read" && bf16Direct(ctx, d))) {
+  if (d.step === "sample" || d.step === "band" || (d.step === "hist" && ctx.kept !== "read" && allBf16(ctx, d.tvs))) {
     storedSteps(ctx, d);
     return;
   }
