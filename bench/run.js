@@ -4,10 +4,12 @@
 // output bytes with plain file I/O, no math), with a cold page cache (when it can be dropped)
 // and a warm one. Prints a table and writes .cache/bench/results.json.
 //
-//   npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--nice N] [--json FILE]
+//   npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--buffered-writes] [--wait-quiet S] [--nice N] [--json FILE]
 //
 // --wait-quiet S: before each sample, wait up to S seconds for the machine to be idle (a shared
 // machine's other work inflates wall times; every sample records the CPU time others used).
+// --buffered-writes: the merge runs with --no-direct-writes and the floor writes through the page
+// cache too (by default both write the output with direct I/O where the file system takes it).
 // --nice N: run this process and the measured children at scheduling priority N (negative values
 // need root), so that other processes on a shared machine take less of the CPUs from them.
 //
@@ -29,11 +31,12 @@ const FLOOR = join(REPO, "bench", "floor.js");
 const MERGEKIT = { linear: { wallS: 37.7, rssGiB: 4.4 }, ties: { wallS: 204, rssGiB: 5.4 } };
 
 function parseArgs(argv) {
-  const o = { repeat: 3, cold: true, warm: true, scale: true, only: null, waitQuiet: 0, nice: null, json: join(BENCH_ROOT, "results.json") };
+  const o = { repeat: 3, directWrites: true, cold: true, warm: true, scale: true, only: null, waitQuiet: 0, nice: null, json: join(BENCH_ROOT, "results.json") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--repeat") o.repeat = Number(argv[++i]);
     else if (a === "--no-cold") o.cold = false;
+    else if (a === "--buffered-writes") o.directWrites = false;
     else if (a === "--no-warm") o.warm = false;
     else if (a === "--no-scale") o.scale = false;
     else if (a === "--only") o.only = String(argv[++i]).split(",");
@@ -41,7 +44,7 @@ function parseArgs(argv) {
     else if (a === "--wait-quiet") o.waitQuiet = Number(argv[++i]);
     else if (a === "--nice") o.nice = Number(argv[++i]);
     else if (a === "--help" || a === "-h") {
-      console.log("usage: npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--wait-quiet S] [--nice N] [--json FILE]");
+      console.log("usage: npm run bench [-- --repeat N] [--no-cold] [--no-warm] [--no-scale] [--only linear,ties] [--buffered-writes] [--wait-quiet S] [--nice N] [--json FILE]");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -80,7 +83,7 @@ function machine() {
 }
 
 /** One measured sample of the floor or the merge for a case. */
-function runOnce(kind, c, mode, outRoot, rssHow, quietS) {
+function runOnce(kind, c, mode, outRoot, rssHow, quietS, directWrites) {
   const out = join(outRoot, `${c.id}-${mode}-${kind}`);
   rmSync(out, { recursive: true, force: true });
   syncDisks();
@@ -93,9 +96,9 @@ function runOnce(kind, c, mode, outRoot, rssHow, quietS) {
   let r;
   if (kind === "floor") {
     mkdirSync(out, { recursive: true });
-    r = measureNode(FLOOR, ["--out", join(out, "floor.bin"), "--out-bytes", String(c.outputBytes), ...c.inputFiles], { cwd: REPO, method: rssHow });
+    r = measureNode(FLOOR, [...(directWrites ? ["--direct"] : []), "--out", join(out, "floor.bin"), "--out-bytes", String(c.outputBytes), ...c.inputFiles], { cwd: REPO, method: rssHow });
   } else {
-    r = measureNode(CLI, ["merge", c.configPath, out, "--quiet"], { cwd: REPO, method: rssHow });
+    r = measureNode(CLI, ["merge", c.configPath, out, "--quiet", ...(directWrites ? [] : ["--no-direct-writes"])], { cwd: REPO, method: rssHow });
     const got = dirBytes(out, ".safetensors");
     if (got !== c.outputBytes) throw new Error(`${c.id}: merge wrote ${got} bytes of safetensors, expected ${c.outputBytes}`);
   }
@@ -158,7 +161,7 @@ async function main() {
   if (opt.cold && coldWhy) notes.push(`cold: not available (dropping the page cache failed: ${coldWhy})`);
   const started = new Date().toISOString();
   const load0 = os.loadavg();
-  log(`rss via ${rssHow}; modes: ${modes.join(", ") || "none"}; ${opt.repeat} run(s) each; load average ${load0.map((x) => x.toFixed(2)).join(" ")}`);
+  log(`rss via ${rssHow}; modes: ${modes.join(", ") || "none"}; ${opt.repeat} run(s) each; output writes ${opt.directWrites ? "direct (floor too)" : "buffered (floor too)"}; load average ${load0.map((x) => x.toFixed(2)).join(" ")}`);
 
   const results = [];
   for (const c of cases) {
@@ -169,8 +172,8 @@ async function main() {
       const floor = [];
       const mergeRuns = [];
       for (let i = 0; i < opt.repeat; i++) {
-        floor.push(runOnce("floor", c, mode, outRoot, rssHow, opt.waitQuiet));
-        mergeRuns.push(runOnce("merge", c, mode, outRoot, rssHow, opt.waitQuiet));
+        floor.push(runOnce("floor", c, mode, outRoot, rssHow, opt.waitQuiet, opt.directWrites));
+        mergeRuns.push(runOnce("merge", c, mode, outRoot, rssHow, opt.waitQuiet, opt.directWrites));
         const f = floor.at(-1);
         const m = mergeRuns.at(-1);
         log(`  ${c.id} ${mode} #${i + 1}: floor ${fmtS(f.wallS)} s (read ${f.phases.readS}, write ${f.phases.writeS}, fsync ${f.phases.fsyncS}), merge ${fmtS(m.wallS)} s, ${mib(m.maxRssBytes)} MiB (CPU s used by others during floor/merge: ${f.othersCpuS?.toFixed(1) ?? "?"}/${m.othersCpuS?.toFixed(1) ?? "?"}${m.waitedS !== undefined ? `; waited ${f.waitedS.toFixed(0)}/${m.waitedS.toFixed(0)} s for quiet` : ""})`);
@@ -209,7 +212,7 @@ async function main() {
   const times = opt.repeat > 1 ? `times: median (best) of ${opt.repeat} runs` : "times: 1 run";
   console.log(`\nAmalgam benchmark (${started}, commit ${gitCommit() ?? "?"}); ${times}; peak RSS: max over runs (${rssHow})`);
   const m = machine();
-  console.log(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, ${m.memGiB} GiB, ${m.os}, node ${m.node}${opt.nice !== null ? `; ran at nice ${opt.nice}` : ""}\n`);
+  console.log(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, ${m.memGiB} GiB, ${m.os}, node ${m.node}${opt.nice !== null ? `; ran at nice ${opt.nice}` : ""}; output writes ${opt.directWrites ? "direct" : "buffered"}, the floor's too\n`);
   console.log(lines.join("\n"));
   if (scaling.length) {
     console.log("\nScaling (linear, 2x layers vs 1x):");
@@ -229,7 +232,7 @@ async function main() {
   for (const n of notes) console.log(`\n${n}`);
 
   const report = {
-    started, finished: new Date().toISOString(), commit: gitCommit(), machine: m, rssMethod: rssHow, repeat: opt.repeat, nice: os.getPriority(), waitQuietS: opt.waitQuiet,
+    started, finished: new Date().toISOString(), commit: gitCommit(), machine: m, rssMethod: rssHow, directWrites: opt.directWrites, repeat: opt.repeat, nice: os.getPriority(), waitQuietS: opt.waitQuiet,
     loadavgStart: load0, loadavgEnd: os.loadavg(), pageCacheBytesEnd: pageCacheBytes(),
     methods, cold: modes.includes("cold") ? "measured" : `not available: ${coldWhy}`, notes,
     results, scaling, vsMergekit, table: lines.join("\n"),

@@ -7,9 +7,10 @@ export interface CliHost {
   readTextFile(path: string): Promise<string>;
   /**
    * An atomic sink writing into the output directory (created if needed); `staging` names its
-   * hidden staging folder there (see stagingName: parts of one merge each have their own).
+   * hidden staging folder there (see stagingName: parts of one merge each have their own);
+   * `directWrites: false` keeps output writes in the page cache where the host would bypass it.
    */
-  createSink(outDir: string, options?: { readonly staging?: string }): Promise<OutputSink>;
+  createSink(outDir: string, options?: { readonly staging?: string; readonly directWrites?: boolean }): Promise<OutputSink>;
   /** The kernel module: the threads build (shared memory) when `threads`, else the single-threaded one. */
   loadKernelModule(threads: boolean): Promise<WebAssembly.Module>;
   /** Worker threads, where the runtime has them. */

@@ -24,6 +24,7 @@ export const MERGE_FLAGS: readonly FlagSpec[] = [
   { name: "write-model-card", kind: "boolean", negatable: true, default: true, help: "write README.md and mergekit_config.yml (default on)" },
   { name: "random-seed", kind: "string", valueName: "N", help: "seed for random methods (dare, della, ...)" },
   { name: "memory-budget", kind: "string", valueName: "SIZE", help: "bytes of tile buffers in flight, K/M/B suffixes (default 256M)" },
+  { name: "direct-writes", kind: "boolean", negatable: true, default: true, help: "write output shards with direct I/O where the file system takes it (Linux): much less CPU; --no-direct-writes leaves the output in the page cache (default on)" },
   { name: "shard", kind: "string", valueName: "I/N", help: "compute only part I of N of the output shards (see \"amalgam assemble\")" },
   { name: "fix-quirks", kind: "boolean", negatable: true, default: false, help: "apply fixes for MergeKit's documented quirks instead of reproducing them (docs/compat.md)" },
   { name: "allow-crimes", kind: "boolean", negatable: true, default: false, help: "allow merging models of different architectures" },
@@ -105,7 +106,7 @@ async function runMerge(args: ParsedArgs, host: CliHost, events: JsonEvents | un
   let sink: Awaited<ReturnType<typeof host.createSink>>;
   try {
     module = await host.loadKernelModule(useWorkers);
-    sink = await host.createSink(outDir, { staging: stagingName(part ?? "merge") });
+    sink = await host.createSink(outDir, { staging: stagingName(part ?? "merge"), directWrites: args.flags["direct-writes"] !== false });
   } catch (e) {
     // merge() closes the plan's files once it has them; before that, they are ours to close
     if (plan) for (const m of plan.models) await m.files.dir.close?.().catch(() => {});

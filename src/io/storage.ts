@@ -39,6 +39,11 @@ export interface FileWriter {
    * `writeAt` calls, never both; the bytes cover the file without gaps once all have settled.
    */
   writeAt?(chunk: Uint8Array, offset: number): Promise<void>;
+  /**
+   * Optional: memory of `bytes` for a chunk to be given to `writeAt`, suited to how this writer
+   * writes (page-aligned for direct I/O). The writer may reuse it once closed.
+   */
+  buffer?(bytes: number): Uint8Array;
   close(): Promise<void>;
 }
 

@@ -75,7 +75,7 @@ export class BlockWriter implements HashingWriter {
       if (b) return b;
       if (this.held < this.options.maxBlocks) {
         this.held++;
-        return new Uint8Array(HASH_BLOCK_BYTES);
+        return this.w.buffer?.(HASH_BLOCK_BYTES) ?? new Uint8Array(HASH_BLOCK_BYTES);
       }
       await this.pending[0];
       this.check();
