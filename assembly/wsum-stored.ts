@@ -2,7 +2,7 @@
 // working dtype when it is stored in another), R(w*x) per input, float32 sum in input order from
 // +0, R(sum), optionally R(sum / div), encode. Same numbers as decode + wsum + div_scalar + encode,
 // in one pass over memory. `acc` is a host-provided scratch block of BLOCK float32.
-import { roundModex4, roundMode } from "./inline/round";
+import { MODE_BF16, roundBf16, roundBf16x4, roundModex4, roundMode } from "./inline/round";
 import { loadStored1, loadStored4, storeStored1, storeStored8 } from "./inline/stored";
 import { OK } from "./convert";
 
@@ -13,6 +13,7 @@ export const WSUM_BLOCK: usize = 2048;
  * division. ptrs: K u32 pointers to stored inputs; dtypes: K i32 stored dtypes; ws: K f32.
  */
 export function wsum_stored(out: usize, outDtype: i32, ptrs: usize, dtypes: usize, ws: usize, k: i32, n: usize, mode: i32, normalize: i32, div: f32, acc: usize): i32 {
+  if (mode == MODE_BF16 && outDtype == MODE_BF16 && allBf16(dtypes, k)) return wsumBf16(out, ptrs, ws, k, n, normalize, div);
   const dv = f32x4.splat(div);
   const zero = f32x4.splat(0);
   for (let b: usize = 0; b < n; b += WSUM_BLOCK) {
@@ -54,6 +55,67 @@ export function wsum_stored(out: usize, outDtype: i32, ptrs: usize, dtypes: usiz
       if (normalize) s = roundMode(s / div, mode);
       storeStored1(out, b + i, s, outDtype);
     }
+  }
+  return OK;
+}
+
+// @ts-ignore: decorator
+@inline function allBf16(dtypes: usize, k: i32): bool {
+  for (let j = 0; j < k; j++) if (load<i32>(dtypes + (<usize>j << 2)) != MODE_BF16) return false;
+  return true;
+}
+
+/**
+ * wsum_stored for bf16 inputs, bf16 working dtype and bf16 output (the common case): the same
+ * operations in the same order, eight elements at a time with the sum in registers instead of the
+ * accumulator block. A v128 of eight bf16 values is split into its even lanes (shifted up) and odd
+ * lanes (masked): both are then float32 bit patterns, and the two halves of the result go back the
+ * same way, with no widening or narrowing shuffles.
+ */
+function wsumBf16(out: usize, ptrs: usize, ws: usize, k: i32, n: usize, normalize: i32, div: f32): i32 {
+  const dv = f32x4.splat(div);
+  const zero = f32x4.splat(0);
+  const hi = i32x4.splat(0xffff0000);
+  let i: usize = 0;
+  for (; i + 8 <= n; i += 8) {
+    let se = zero;
+    let so = zero;
+    for (let j = 0; j < k; j++) {
+      const raw = v128.load(<usize>load<u32>(ptrs + (<usize>j << 2)) + (i << 1));
+      const wv = f32x4.splat(load<f32>(ws + (<usize>j << 2)));
+      se = f32x4.add(se, roundBf16x4(f32x4.mul(i32x4.shl(raw, 16), wv)));
+      so = f32x4.add(so, roundBf16x4(f32x4.mul(v128.and(raw, hi), wv)));
+    }
+    se = roundBf16x4(se);
+    so = roundBf16x4(so);
+    if (normalize) {
+      se = roundBf16x4(f32x4.div(se, dv));
+      so = roundBf16x4(f32x4.div(so, dv));
+    }
+    v128.store(out + (i << 1), v128.or(i32x4.shr_u(se, 16), v128.and(so, hi)));
+  }
+  // four more on four lanes, the last n % 4 as scalars: the split of wsum and encode, so that the
+  // NaNs an operation creates (whose sign x86 gives differently to scalar and vector code) match
+  if (i + 4 <= n) {
+    let s = zero;
+    for (let j = 0; j < k; j++) {
+      const x = i32x4.shl(v128.load16x4_u(<usize>load<u32>(ptrs + (<usize>j << 2)) + (i << 1)), 16);
+      s = f32x4.add(s, roundBf16x4(f32x4.mul(x, f32x4.splat(load<f32>(ws + (<usize>j << 2))))));
+    }
+    s = roundBf16x4(s);
+    if (normalize) s = roundBf16x4(f32x4.div(s, dv));
+    v128.store64_lane(out + (i << 1), i16x8.narrow_i32x4_u(i32x4.shr_u(s, 16), i32x4.shr_u(s, 16)), 0);
+    i += 4;
+  }
+  for (; i < n; i++) {
+    let s: f32 = 0;
+    for (let j = 0; j < k; j++) {
+      const x = reinterpret<f32>((<u32>load<u16>(<usize>load<u32>(ptrs + (<usize>j << 2)) + (i << 1))) << 16);
+      s += roundBf16(x * load<f32>(ws + (<usize>j << 2)));
+    }
+    s = roundBf16(s);
+    if (normalize) s = roundBf16(s / div);
+    store<u16>(out + (i << 1), <u16>(reinterpret<u32>(s) >> 16));
   }
   return OK;
 }
