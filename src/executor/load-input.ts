@@ -2,6 +2,7 @@ import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import type { F32Buf, Kernels } from "../kernels/kernels.ts";
 import type { ModelTensor } from "../io/model-files.ts";
+import { READ_ALIGN, READ_ROOM, alignUp, placeRead } from "./read-placement.ts";
 
 /**
  * Reads one input tensor into wasm memory and converts it to a float32 working buffer rounded
@@ -11,11 +12,13 @@ export async function loadInput(k: Kernels, t: ModelTensor, working: DType, shap
   const stored = t.dtype as DType;
   const n = t.byteLength / DTYPES[stored].bytes;
   const mark = k.mark();
-  const raw = k.alloc(t.byteLength);
-  await t.source.readInto(t.offset, k.bytes(raw, t.byteLength));
+  const raw = k.alloc(t.byteLength + READ_ALIGN + READ_ROOM);
+  // placed as the source wants (read-placement.ts): the bytes at r.ptr
+  const r = placeRead(alignUp(raw, READ_ALIGN), t.offset, t.byteLength, t.source);
+  await t.source.readInto(r.offset, k.bytes(r.at, r.length));
   // The decoded copy goes after the raw bytes; the raw bytes are released right after.
   const buf = k.allocF32(n);
-  k.call("decode", buf.ptr, raw, DTYPES[stored].code, n);
+  k.call("decode", buf.ptr, r.ptr, DTYPES[stored].code, n);
   if (stored !== working) k.call("round_to", buf.ptr, buf.ptr, DTYPES[working].code, n);
   let out: F32Buf = buf;
   let outShape: readonly number[] = t.shape;

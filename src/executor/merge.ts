@@ -18,6 +18,7 @@ import type { TileJob } from "./tile-job.ts";
 import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
 import { mergeStreamed, planStreaming } from "./streamed.ts";
+import { READ_ALIGN, READ_ROOM, alignUp, placeRead } from "./read-placement.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
 import type { FileWriter, OutputStore } from "../io/storage.ts";
 import { GpuMerger } from "../gpu/gpu-merge.ts";
@@ -179,14 +180,15 @@ async function mergeTiled(
     if (free.length === 0) await drainOne();
     const slot = free.pop()!;
     const n = Math.min(tile, numel - off);
-    const reads = t.sources.map((s, i) => {
+    const placed = t.sources.map((s, i) => {
       const b = DTYPES[s.tensor.dtype as keyof typeof DTYPES].bytes;
-      return s.tensor.source.readInto(s.tensor.offset + off * b, k.bytes(slot.inputs[i]!, n * b));
+      return placeRead(slot.inputs[i]!, s.tensor.offset + off * b, n * b, s.tensor.source);
     });
+    const reads = t.sources.map((s, i) => s.tensor.source.readInto(placed[i]!.offset, k.bytes(placed[i]!.at, placed[i]!.length)));
     const job: TileJob = {
       method: plan.method.name, tensor: t.name, numel: n, offset: off, dtype: t.workingDtype, outDtype: t.outDtype,
       inputs: t.sources.map((s, i) => ({
-        ptr: slot.inputs[i]!, dtype: s.tensor.dtype as TileJob["dtype"], params: s.params, isBase: s.isBase,
+        ptr: placed[i]!.ptr, dtype: s.tensor.dtype as TileJob["dtype"], params: s.params, isBase: s.isBase,
         model: s.model.ref.text, modelIndex: plan.models.indexOf(s.model),
       })),
       baseIndex: t.baseIndex, global: t.global, isEmbed: t.isEmbed, seed: run.seed, fixQuirks: run.fixQuirks, out: slot.out,
@@ -376,14 +378,16 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   const scratch: { start: number; end: number }[] = [];
   if (tiled.length) {
     const align = (x: number) => Math.ceil(x / 64) * 64;
+    // input buffers start on READ_ALIGN boundaries with room to widen a read (read-placement.ts)
     const ioBytes = align(tile * 4);
+    const inBytes = alignUp(ioBytes + READ_ROOM, READ_ALIGN);
     const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536) + streaming.accBytes;
-    let at = k.heapStart;
+    let at = alignUp(k.heapStart, READ_ALIGN);
     for (let i = 0; i < slotCount; i++) {
       const inputs: number[] = [];
-      for (let j = 0; j < maxK; j++) { inputs.push(at); at += ioBytes; }
+      for (let j = 0; j < maxK; j++) { inputs.push(at); at += inBytes; }
       slots.push({ inputs, out: at });
-      at += ioBytes;
+      at = alignUp(at + ioBytes, READ_ALIGN);
     }
     for (let i = 0; i < scratchCount; i++) { scratch.push({ start: at, end: at + scratchBytes }); at += scratchBytes; }
     k.ensure(at);

@@ -21,6 +21,7 @@ import type { JsonValue, StreamPass } from "../methods/types.ts";
 import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 import type { TileJob, TileResult } from "./tile-job.ts";
 import type { TilePool } from "./tile-pool.ts";
+import { READ_ALIGN, alignUp, placeRead } from "./read-placement.ts";
 
 /** What a tile job of a streamed pass carries besides the tile (TileJob.stream). */
 export interface StreamStep {
@@ -141,8 +142,16 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
   k.reset();
   // The stored bytes of the inputs the driver reads, kept across passes when they fit the cache
   // budget: a later pass then reads no file. Tiles are multiples of 64 elements, so every tile's
-  // bytes in the cache stay 64-byte aligned.
-  const keptBytes = (inputs: readonly number[]) => inputs.map((j) => align64(numel * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes));
+  // bytes in the cache stay 64-byte aligned. An input whose source places its reads (placeRead)
+  // gets one READ_ALIGN-aligned block per tile instead, with room for the widened read.
+  const keptStride = (j: number) => {
+    const s = t.sources[j]!.tensor;
+    return s.source.readAlignment ? alignUp(tile * DTYPES[s.dtype as DType].bytes, READ_ALIGN) + READ_ALIGN : 0;
+  };
+  const keptBytes = (inputs: readonly number[]) => inputs.map((j) => {
+    const stride = keptStride(j);
+    return stride ? tiles * stride : align64(numel * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes);
+  });
   const keeps = (inputs: readonly number[]) => env.cacheBytes > 0 && keptBytes(inputs).reduce((a, b) => a + b, 0) <= env.cacheBytes;
   const driver = streamed.begin({
     kernels: k, tensor: t.name, shape: t.shape, numel, dtype: t.workingDtype, mode: DTYPES[t.workingDtype].code,
@@ -154,13 +163,16 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
   if (!driver) return undefined;
   const outBytes = DTYPES[t.outDtype].bytes;
   const accs = env.scratch.map((r) => align64(r.start));
-  let cache: Map<number, number> | undefined;
+  // input -> where its kept bytes start, and the stride of its tiles there (0: contiguous)
+  let cache: Map<number, { at: number; stride: number }> | undefined;
   if (keeps(driver.inputs)) {
     const cacheBytes = keptBytes(driver.inputs);
-    const base = align64(k.alloc(cacheBytes.reduce((a, b) => a + b, 0) + 64));
+    let at = alignUp(k.alloc(cacheBytes.reduce((a, b) => a + b, 0) + READ_ALIGN), READ_ALIGN);
     cache = new Map();
-    let at = base;
-    driver.inputs.forEach((j, n) => { cache!.set(j, at); at += cacheBytes[n]!; });
+    driver.inputs.forEach((j, n) => {
+      cache!.set(j, { at, stride: keptStride(j) });
+      at += cacheBytes[n]!;
+    });
   }
   const report = (r: TileResult) => {
     for (const m of r.warnings) env.warn(m);
@@ -187,15 +199,20 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
       const slot = free.pop()!;
       const off = i * tile;
       const n = Math.min(tile, numel - off);
-      const ptrs = slot.inputs.map((p, j) => {
+      // each input's read as placed: in the slot, or in the input's kept bytes (the same place in
+      // every pass: a source's read alignment does not change)
+      const placed = t.sources.map((src, j) => {
+        const s = src.tensor;
+        const b = DTYPES[s.dtype as DType].bytes;
         const c = cache?.get(j);
-        return c === undefined ? p : c + off * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes;
+        if (c && !c.stride) return { ptr: c.at + off * b, at: c.at + off * b, offset: s.offset + off * b, length: n * b };
+        return placeRead(c ? c.at + i * c.stride : slot.inputs[j]!, s.offset + off * b, n * b, s.source);
       });
+      const ptrs = slot.inputs.map((p, j) => placed[j]?.ptr ?? p);
       // a pass after the first over kept inputs reads no file
       const reads = (kept === "read" ? [] : driver.inputs).map((j) => {
-        const s = t.sources[j]!.tensor;
-        const b = DTYPES[s.dtype as DType].bytes;
-        return s.source.readInto(s.offset + off * b, k.bytes(ptrs[j]!, n * b));
+        const r = placed[j]!;
+        return t.sources[j]!.tensor.source.readInto(r.offset, k.bytes(r.at, r.length));
       });
       const job = (step: StreamStep): TileJob => ({
         method: method.name, tensor: t.name, numel: n, offset: off, dtype: t.workingDtype, outDtype: t.outDtype,

@@ -2,6 +2,7 @@
 // the kernel memory follows the executor's allocations (src/executor/merge.ts, load-input.ts) from
 // the plan; the time comes from timing the method's kernels on a synthetic tile and reading a
 // sample of the real input bytes.
+import { READ_ALIGN, READ_ROOM, alignUp } from "../executor/read-placement.ts";
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { DEFAULT_MEMORY_BUDGET, tileable, tileLayout } from "../executor/merge.ts";
@@ -83,7 +84,7 @@ export function estimateMemory(plan: MergePlan, o: MemoryOptions): MemoryEstimat
     tile = layout.tile;
     const ioBytes = align(tile * 4);
     const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536);
-    at += slotCount * (maxK + 1) * ioBytes + scratchCount * scratchBytes;
+    at = alignUp(at, READ_ALIGN) + slotCount * (maxK * alignUp(ioBytes + READ_ROOM, READ_ALIGN) + alignUp(ioBytes, READ_ALIGN)) + scratchCount * scratchBytes;
     at = align(at);
   }
   let end = at;

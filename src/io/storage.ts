@@ -9,6 +9,12 @@ export interface ByteSource {
   readInto(offset: number, dest: Uint8Array): Promise<void>;
   /** Identifies this version of the file (size and mtime, an ETag) where the host knows it. */
   readonly version?: string;
+  /**
+   * Optional: reads into wasm memory whose destination offset is congruent to the file offset
+   * modulo this many bytes can skip a copy (direct I/O); callers that can place their buffers so
+   * do (src/executor). Undefined when it makes no difference.
+   */
+  readonly readAlignment?: number;
 }
 
 /** A model directory: config.json, safetensors files, tokenizer files. */
