@@ -2,7 +2,7 @@
 // working dtype when it is stored in another), R(w*x) per input, float32 sum in input order from
 // +0, R(sum), optionally R(sum / div), encode. Same numbers as decode + wsum + div_scalar + encode,
 // in one pass over memory. `acc` is a host-provided scratch block of BLOCK float32.
-import { MODE_BF16, roundBf16, roundBf16x4, roundModex4, roundMode } from "./inline/round";
+import { MODE_BF16, roundBf16, roundBf16Fastx4, roundBf16x4, roundModex4, roundMode } from "./inline/round";
 import { loadStored1, loadStored4, storeStored1, storeStored8 } from "./inline/stored";
 import { OK } from "./convert";
 
@@ -76,21 +76,46 @@ function wsumBf16(out: usize, ptrs: usize, ws: usize, k: i32, n: usize, normaliz
   const dv = f32x4.splat(div);
   const zero = f32x4.splat(0);
   const hi = i32x4.splat(0xffff0000);
+  // NaN weights or divisor: every group takes the rounding with the NaN branch
+  let anyNaN = div != div;
+  for (let j = 0; j < k; j++) { const w = load<f32>(ws + (<usize>j << 2)); if (w != w) anyNaN = true; }
   let i: usize = 0;
   for (; i + 8 <= n; i += 8) {
+    // First without the NaN branch of the rounding (MODE_BF16_FAST): exact when no input is a NaN,
+    // since the only NaNs the operations can then make are canonical ones (0 * inf, inf - inf, 0 / 0),
+    // which it rounds as roundBf16x4 does. A group with a NaN input is done again with the branch.
+    let nan = v128.splat<i32>(0);
     let se = zero;
     let so = zero;
     for (let j = 0; j < k; j++) {
       const raw = v128.load(<usize>load<u32>(ptrs + (<usize>j << 2)) + (i << 1));
+      nan = v128.or(nan, i16x8.gt_u(v128.and(raw, i16x8.splat(0x7fff)), i16x8.splat(0x7f80)));
       const wv = f32x4.splat(load<f32>(ws + (<usize>j << 2)));
-      se = f32x4.add(se, roundBf16x4(f32x4.mul(i32x4.shl(raw, 16), wv)));
-      so = f32x4.add(so, roundBf16x4(f32x4.mul(v128.and(raw, hi), wv)));
+      se = f32x4.add(se, roundBf16Fastx4(f32x4.mul(i32x4.shl(raw, 16), wv)));
+      so = f32x4.add(so, roundBf16Fastx4(f32x4.mul(v128.and(raw, hi), wv)));
     }
-    se = roundBf16x4(se);
-    so = roundBf16x4(so);
-    if (normalize) {
-      se = roundBf16x4(f32x4.div(se, dv));
-      so = roundBf16x4(f32x4.div(so, dv));
+    if (anyNaN || v128.any_true(nan)) {
+      se = zero;
+      so = zero;
+      for (let j = 0; j < k; j++) {
+        const raw = v128.load(<usize>load<u32>(ptrs + (<usize>j << 2)) + (i << 1));
+        const wv = f32x4.splat(load<f32>(ws + (<usize>j << 2)));
+        se = f32x4.add(se, roundBf16x4(f32x4.mul(i32x4.shl(raw, 16), wv)));
+        so = f32x4.add(so, roundBf16x4(f32x4.mul(v128.and(raw, hi), wv)));
+      }
+      se = roundBf16x4(se);
+      so = roundBf16x4(so);
+      if (normalize) {
+        se = roundBf16x4(f32x4.div(se, dv));
+        so = roundBf16x4(f32x4.div(so, dv));
+      }
+    } else {
+      se = roundBf16Fastx4(se);
+      so = roundBf16Fastx4(so);
+      if (normalize) {
+        se = roundBf16Fastx4(f32x4.div(se, dv));
+        so = roundBf16Fastx4(f32x4.div(so, dv));
+      }
     }
     v128.store(out + (i << 1), v128.or(i32x4.shr_u(se, 16), v128.and(so, hi)));
   }
