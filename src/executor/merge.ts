@@ -17,7 +17,9 @@ import { loadInput } from "./load-input.ts";
 import type { TileJob } from "./tile-job.ts";
 import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
-import { mergeStreamed, planStreaming } from "./streamed.ts";
+import { mergeStreamed, planStreaming, streamTile } from "./streamed.ts";
+import { keptLayout, startPrefetch } from "./prefetch.ts";
+import type { Prefetch, Region } from "./prefetch.ts";
 import { READ_ALIGN, READ_ROOM, alignUp, placeRead } from "./read-placement.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
 import type { FileWriter, OutputStore } from "../io/storage.ts";
@@ -92,8 +94,9 @@ export interface MergeOptions {
   /**
    * Called before each pass of a streamed tensor with the method's name for the pass (for the gta
    * family: sample, band, hist, lo, l1, final): which route a tensor took, for tests and profiles.
+   * `readAhead`: the pass takes inputs read ahead during the previous tensor's final pass.
    */
-  readonly onStreamPass?: (tensor: string, step: string) => void;
+  readonly onStreamPass?: (tensor: string, step: string, readAhead: boolean) => void;
   /** Plan already built (e.g. by a dry run); otherwise built here. */
   readonly plan?: MergePlan;
   /**
@@ -127,6 +130,9 @@ export interface MergeResult {
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256_000_000;
+
+/** Reads in flight for a read-ahead (prefetch.ts): few, so that the output's writes still get I/O threads. */
+const PREFETCH_READS = 2;
 /** Tiles smaller than this make per-tile overhead (a job, a read per input) show. */
 export const MIN_TILE_ELEMENTS = 1 << 16;
 /** Output blocks (16 MiB) held for write-behind: an eighth of the memory budget, 2 to 4. */
@@ -375,6 +381,8 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   const { slotCount, tile } = tileLayout(streaming.slotBudget, scratchCount, maxK, largest, options.tileElements);
   let pool: TilePool | undefined;
   const slots: Slot[] = [];
+  let slotRegion: Region | undefined;
+  let cacheRegion: Region | undefined;
   const scratch: { start: number; end: number }[] = [];
   if (tiled.length) {
     const align = (x: number) => Math.ceil(x / 64) * 64;
@@ -382,12 +390,21 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
     const ioBytes = align(tile * 4);
     const inBytes = alignUp(ioBytes + READ_ROOM, READ_ALIGN);
     const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536) + streaming.accBytes;
+    // all slots' input buffers first (one region: a kept tensor's inputs may be read ahead into
+    // it, prefetch.ts), then their output buffers
     let at = alignUp(k.heapStart, READ_ALIGN);
+    const inputs = Array.from({ length: slotCount }, () => Array.from({ length: maxK }, () => { const p = at; at += inBytes; return p; }));
+    slotRegion = { start: inputs[0]?.[0] ?? at, bytes: slotCount * maxK * inBytes };
     for (let i = 0; i < slotCount; i++) {
-      const inputs: number[] = [];
-      for (let j = 0; j < maxK; j++) { inputs.push(at); at += inBytes; }
-      slots.push({ inputs, out: at });
+      slots.push({ inputs: inputs[i]!, out: at });
       at = alignUp(at + ioBytes, READ_ALIGN);
+    }
+    // With worker threads (shared memory, which does not move when the heap grows while reads are
+    // in flight), streamed tensors keep their inputs in a fixed region, and the next one's are read
+    // ahead into whichever of the two regions the current one leaves free.
+    if (factory && streaming.cacheBytes > 0 && streaming.tensors.size > 0) {
+      cacheRegion = { start: at, bytes: alignUp(streaming.cacheBytes, READ_ALIGN) };
+      at += cacheRegion.bytes;
     }
     for (let i = 0; i < scratchCount; i++) { scratch.push({ start: at, end: at + scratchBytes }); at += scratchBytes; }
     k.ensure(at);
@@ -417,6 +434,23 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   });
   // The shard being closed while the next one merges (see below).
   let closing: Promise<void> = Promise.resolve();
+  // The next streamed tensor's inputs being read ahead (prefetch.ts), and where to start one:
+  // the first tensor after `i` that uses the slots, when it is streamed and its inputs would be kept.
+  let ahead: Prefetch | undefined;
+  const readAhead = (list: readonly PlannedTensor[], i: number, free: Region): Prefetch | undefined => {
+    for (let n = i + 1; n < list.length; n++) {
+      const u = list[n]!;
+      if (tileable(plan, u)) return undefined;
+      if (!streaming.tensors.has(u)) continue; // merged whole, in the heap
+      const tileU = streamTile(u, plan, tile);
+      if (tileU === undefined) return undefined;
+      const inputs = u.sources.map((_, j) => j);
+      const tiles = Math.ceil(u.shape.reduce((a, b) => a * b, 1) / tileU);
+      if (keptLayout(u, tileU, tiles, inputs, 0).bytes > streaming.cacheBytes) return undefined;
+      return startPrefetch(k, u, tileU, inputs, free, PREFETCH_READS);
+    }
+    return undefined;
+  };
   try {
     let done = 0;
     let bytesDone = 0;
@@ -436,6 +470,11 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
         let bytes: number | undefined;
+        // a read-ahead for another tensor ends before anything else uses the slots
+        if (ahead && ahead.tensor !== t && (gpu || tileable(plan, t) || streaming.tensors.has(t))) {
+          await ahead.done;
+          ahead = undefined;
+        }
         const gpuBytes = gpu ? await gpu.mergeTensor(plan, t, run, shard.tensors[i + 1]) : undefined;
         if (gpuBytes) {
           bytes = gpuBytes.length;
@@ -444,7 +483,16 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else if (pool && streaming.tensors.has(t)) {
-          bytes = await mergeStreamed(t, plan, { k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, hints, onPass: options.onStreamPass, cacheBytes: streaming.cacheBytes, seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name) }, w, (b) => { bytesDone += b; });
+          const prefetched = ahead?.tensor === t ? ahead : undefined;
+          ahead = undefined;
+          const here = i;
+          const list = shard.tensors;
+          bytes = await mergeStreamed(t, plan, {
+            k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, hints, onPass: options.onStreamPass, cacheBytes: streaming.cacheBytes,
+            ...(cacheRegion && slotRegion && !gpu ? { cacheRegion, slotRegion, onFinalPass: (free: Region) => { ahead = readAhead(list, here, free); } } : {}),
+            ...(prefetched ? { prefetched } : {}),
+            seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name),
+          }, w, (b) => { bytesDone += b; });
         }
         if (bytes === undefined) {
           const r = await mergeTensor(k, plan, t, run);
@@ -455,6 +503,10 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         if (bytes !== shard.layout.sizes[i]) throw new AmalgamError("E_OUTPUT", `tensor "${t.name}": ${bytes} bytes, layout expected ${shard.layout.sizes[i]}`);
         done++;
         options.onProgress?.({ tensorsDone: done, tensorsTotal: plan.tensors.length, bytesDone, bytesTotal: plan.totalBytes, tensor: t.name });
+      }
+      if (ahead) {
+        await ahead.done;
+        ahead = undefined;
       }
       files.push(shard.file);
       // The shard's last blocks, its fsync and rename, then its progress entry, run while the next

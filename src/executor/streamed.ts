@@ -10,7 +10,9 @@
 //   (tileData), before the tile's main step is dispatched with them: counts that depend on what
 //   precedes a tile (equal keys at a top-k boundary) come out the same for any tile size;
 // - the final pass's main step writes the output tile, written in order.
-// Reads of later tiles overlap the work on earlier ones; slots bound the bytes in flight.
+// Reads of later tiles overlap the work on earlier ones; slots bound the bytes in flight. With worker
+// threads, a tensor whose inputs are kept has its inputs read during the previous streamed tensor's
+// final pass (prefetch.ts), into whichever of two regions that tensor leaves free.
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
@@ -22,6 +24,8 @@ import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 import type { TileJob, TileResult } from "./tile-job.ts";
 import type { TilePool } from "./tile-pool.ts";
 import { READ_ALIGN, alignUp, placeRead } from "./read-placement.ts";
+import { keptLayout, keptRead } from "./prefetch.ts";
+import type { KeptInput, Prefetch, Region } from "./prefetch.ts";
 
 /** What a tile job of a streamed pass carries besides the tile (TileJob.stream). */
 export interface StreamStep {
@@ -117,13 +121,31 @@ export interface StreamEnv {
   /** StreamBeginContext.hints: one map for the whole merge. */
   readonly hints: Map<string, JsonValue>;
   /** MergeOptions.onStreamPass. */
-  readonly onPass?: (tensor: string, step: string) => void;
+  readonly onPass?: (tensor: string, step: string, readAhead: boolean) => void;
   /** Main-thread bytes that may keep a tensor's stored inputs across passes (0: read every pass). */
   readonly cacheBytes: number;
+  /** Where kept inputs go (cacheBytes long), unless they were read ahead into `slotRegion`. */
+  readonly cacheRegion?: Region;
+  /** The slot input buffers as one region (idle while a kept tensor runs). */
+  readonly slotRegion?: Region;
+  /** This tensor's inputs, read ahead (prefetch.ts). */
+  readonly prefetched?: Prefetch;
+  /**
+   * Called when the final pass starts (no more reads of this tensor) with the region it leaves
+   * free for the next tensor's inputs: the executor may start reading them there.
+   */
+  onFinalPass?(free: Region): void;
   readonly seed: number;
   readonly fixQuirks: boolean;
   warn(m: string): void;
   quirk(id: string, description: string): void;
+}
+
+/** Elements per tile of streamed tensor `t` (the method may align it to rows), or undefined. */
+export function streamTile(t: PlannedTensor, plan: MergePlan, envTile: number): number | undefined {
+  const streamed = plan.method.streamed!;
+  const tile = streamed.alignTile ? streamed.alignTile(t.shape, envTile) : envTile;
+  return tile > 0 && tile <= envTile ? tile : undefined;
 }
 
 /**
@@ -131,28 +153,23 @@ export interface StreamEnv {
  * declines the tensor (nothing was written: merge it whole).
  */
 export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: StreamEnv, w: FileWriter, onTile: (bytes: number) => void): Promise<number | undefined> {
+  // a read-ahead that this merge does not use is waited for: its region may be needed next
+  const unused = async <T>(r: T): Promise<T> => {
+    await env.prefetched?.done;
+    return r;
+  };
   const { k, pool, slots } = env;
   const method = plan.method;
   const streamed = method.streamed!;
-  const tile = streamed.alignTile ? streamed.alignTile(t.shape, env.tile) : env.tile;
-  if (!(tile > 0 && tile <= env.tile)) return undefined;
+  const tile = streamTile(t, plan, env.tile);
+  if (tile === undefined) return unused(undefined);
   const numel = numelOf(t.shape);
   const tiles = Math.ceil(numel / tile);
   const modelIndices = t.sources.map((s) => plan.models.indexOf(s.model));
   k.reset();
   // The stored bytes of the inputs the driver reads, kept across passes when they fit the cache
-  // budget: a later pass then reads no file. Tiles are multiples of 64 elements, so every tile's
-  // bytes in the cache stay 64-byte aligned. An input whose source places its reads (placeRead)
-  // gets one READ_ALIGN-aligned block per tile instead, with room for the widened read.
-  const keptStride = (j: number) => {
-    const s = t.sources[j]!.tensor;
-    return s.source.readAlignment ? alignUp(tile * DTYPES[s.dtype as DType].bytes, READ_ALIGN) + READ_ALIGN : 0;
-  };
-  const keptBytes = (inputs: readonly number[]) => inputs.map((j) => {
-    const stride = keptStride(j);
-    return stride ? tiles * stride : align64(numel * DTYPES[t.sources[j]!.tensor.dtype as DType].bytes);
-  });
-  const keeps = (inputs: readonly number[]) => env.cacheBytes > 0 && keptBytes(inputs).reduce((a, b) => a + b, 0) <= env.cacheBytes;
+  // budget: a later pass then reads no file (layout: prefetch.ts keptLayout).
+  const keeps = (inputs: readonly number[]) => env.cacheBytes > 0 && keptLayout(t, tile, tiles, inputs, 0).bytes <= env.cacheBytes;
   const driver = streamed.begin({
     kernels: k, tensor: t.name, shape: t.shape, numel, dtype: t.workingDtype, mode: DTYPES[t.workingDtype].code,
     inputs: t.sources.map((s) => ({ shape: s.tensor.shape, dtype: s.tensor.dtype as DType, params: s.params, isBase: s.isBase, model: s.model.ref.text })),
@@ -160,20 +177,32 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     warn: env.warn, quirk: (id, d) => env.quirk(id, d),
     tileElements: tile, tiles, statsBytes: env.statsBytes, keeps, hints: env.hints,
   });
-  if (!driver) return undefined;
+  if (!driver) return unused(undefined);
   const outBytes = DTYPES[t.outDtype].bytes;
   const accs = env.scratch.map((r) => align64(r.start));
-  // input -> where its kept bytes start, and the stride of its tiles there (0: contiguous)
-  let cache: Map<number, { at: number; stride: number }> | undefined;
-  if (keeps(driver.inputs)) {
-    const cacheBytes = keptBytes(driver.inputs);
-    let at = alignUp(k.alloc(cacheBytes.reduce((a, b) => a + b, 0) + READ_ALIGN), READ_ALIGN);
-    cache = new Map();
-    driver.inputs.forEach((j, n) => {
-      cache!.set(j, { at, stride: keptStride(j) });
-      at += cacheBytes[n]!;
-    });
+  // input -> where its kept tiles are; the region they are in
+  let cache: ReadonlyMap<number, KeptInput> | undefined;
+  let cacheRegion: Region | undefined;
+  const ahead = env.prefetched;
+  const sameInputs = (a: readonly number[], b: readonly number[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+  const usePrefetch = ahead !== undefined && ahead.tensor === t && ahead.tile === tile && sameInputs(ahead.inputs, driver.inputs) && keeps(driver.inputs);
+  if (ahead && !usePrefetch) await ahead.done;
+  if (usePrefetch) {
+    cache = ahead.layout.inputs;
+    cacheRegion = ahead.region;
+  } else if (keeps(driver.inputs)) {
+    const need = keptLayout(t, tile, tiles, driver.inputs, 0).bytes;
+    const region = env.cacheRegion ?? { start: alignUp(k.alloc(need + READ_ALIGN), READ_ALIGN), bytes: need };
+    cache = keptLayout(t, tile, tiles, driver.inputs, region.start).inputs;
+    cacheRegion = region;
   }
+  // the region this tensor leaves free during its final pass: the other one when it keeps its
+  // inputs in one of them, else the cache region (its reads go to the slots)
+  const freeRegion = (): Region | undefined => {
+    if (!env.cacheRegion || !env.slotRegion) return undefined;
+    if (!cacheRegion) return env.cacheRegion;
+    return cacheRegion.start === env.slotRegion.start ? env.cacheRegion : env.slotRegion;
+  };
   const report = (r: TileResult) => {
     for (const m of r.warnings) env.warn(m);
     for (const [id, d] of r.quirks) env.quirk(id, d);
@@ -181,6 +210,7 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
 
   let passes = 0;
   const runPass = async (pass: StreamPass): Promise<void> => {
+    const first = passes === 0;
     const kept = !cache ? undefined : passes++ === 0 ? (pass.final ? undefined : "write") : "read";
     const free = [...slots];
     const inflight: { slot: StreamSlot; done: Promise<void>; bytes: number }[] = [];
@@ -203,14 +233,14 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
       // every pass: a source's read alignment does not change)
       const placed = t.sources.map((src, j) => {
         const s = src.tensor;
-        const b = DTYPES[s.dtype as DType].bytes;
         const c = cache?.get(j);
-        if (c && !c.stride) return { ptr: c.at + off * b, at: c.at + off * b, offset: s.offset + off * b, length: n * b };
-        return placeRead(c ? c.at + i * c.stride : slot.inputs[j]!, s.offset + off * b, n * b, s.source);
+        if (c) return keptRead(t, j, c, i, off, n);
+        return placeRead(slot.inputs[j]!, s.offset + off * DTYPES[s.dtype as DType].bytes, n * DTYPES[s.dtype as DType].bytes, s.source);
       });
       const ptrs = slot.inputs.map((p, j) => placed[j]?.ptr ?? p);
-      // a pass after the first over kept inputs reads no file
-      const reads = (kept === "read" ? [] : driver.inputs).map((j) => {
+      // a pass after the first over kept inputs reads no file; the first pass over read-ahead
+      // inputs waits for them
+      const reads = usePrefetch && first ? [ahead.tiles[i]!] : (kept === "read" ? [] : driver.inputs).map((j) => {
         const r = placed[j]!;
         return t.sources[j]!.tensor.source.readInto(r.offset, k.bytes(r.at, r.length));
       });
@@ -241,7 +271,11 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     let acc: number | undefined;
     for (;;) {
       const pass = driver.next(acc);
-      env.onPass?.(t.name, pass.name ?? (pass.final ? "final" : "pass"));
+      env.onPass?.(t.name, pass.name ?? (pass.final ? "final" : "pass"), usePrefetch && passes === 0);
+      if (pass.final) {
+        const free = freeRegion();
+        if (free) env.onFinalPass?.(free);
+      }
       const bytes = accBytes(pass.acc32, pass.acc64);
       for (const a of accs) k.bytes(a, bytes).fill(0);
       await runPass(pass);

@@ -267,6 +267,32 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     for (const [t, r] of routes) expect(r[0] === "sample" && r[r.length - 1] === "final", `${t}: ${r.join(",")}`).toBe(true);
   });
 
+  it("with worker threads, reads the next tensor's inputs during a final pass, with the same bytes", async () => {
+    // 4 layers of bf16 ties; the tensors after the first of each run of streamed ones take inputs
+    // read ahead (MergeOptions.onStreamPass's readAhead), with sources that read anywhere and
+    // with sources that place their reads (direct I/O's layout), and the bytes read stay the same
+    const layers: Shapes = { ...SHAPES };
+    for (let l = 1; l < 4; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "ahead", `m${m}`), "BF16", m, layers);
+    const yaml = `merge_method: ties\nbase_model: ahead/m0\nmodels:\n${models("ahead", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const whole = await merge(yaml);
+    const kernels = await loadKernelModule(true);
+    for (const placedReads of [false, true]) {
+      const ahead: string[] = [];
+      const placed = { reads: 0, misplaced: 0 };
+      const s = await merge(yaml, {
+        kernels, threadPool: nodeThreadPool, threadCount: 2, tileElements: 8192,
+        onStreamPass: (t, step, readAhead) => { if (readAhead) ahead.push(`${t}:${step}`); },
+        ...(placedReads ? { resolveModel: alignedResolver(dir, placed) } : {}),
+      });
+      expect(s.bytes.equals(whole.bytes), `placed reads: ${placedReads}`).toBe(true);
+      // every streamed tensor but the first of the shard (the output is one shard) reads ahead
+      for (let l = 1; l < 4; l++) expect(ahead, `placed reads: ${placedReads}`).toContain(`model.layers.${l}.mlp.up_proj.weight:sample`);
+      expect(ahead).toContain("model.norm.weight:sample");
+      if (placedReads) expect(placed.misplaced).toBe(0);
+    }
+  });
+
   it("keeps a tensor's stored inputs between passes when they fit the budget: each byte is read once", async () => {
     const shapes: Shapes = { ...SHAPES, "model.layers.0.mlp.up_proj.weight": [2048, 512] };
     for (let m = 0; m < 4; m++) writeModel(join(dir, "cache", `m${m}`), "BF16", m, shapes);
