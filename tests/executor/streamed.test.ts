@@ -1,7 +1,7 @@
 // Streamed (multi-pass, tiled) merges of the task-arithmetic family give the same bytes as the
 // whole-tensor path for every tile size and thread count: on the golden configs and on generated
 // models whose tensors span many tiles, in bf16, f16 and f32; and they hold far less memory.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { DType } from "../../src/dtype.ts";
@@ -286,11 +286,26 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
         ...(placedReads ? { resolveModel: alignedResolver(dir, placed) } : {}),
       });
       expect(s.bytes.equals(whole.bytes), `placed reads: ${placedReads}`).toBe(true);
-      // every streamed tensor but the first of the shard (the output is one shard) reads ahead
+      // every streamed tensor but the first reads ahead
       for (let l = 1; l < 4; l++) expect(ahead, `placed reads: ${placedReads}`).toContain(`model.layers.${l}.mlp.up_proj.weight:sample`);
       expect(ahead).toContain("model.norm.weight:sample");
+      expect(ahead.length).toBe(Object.keys(layers).length - 1);
       if (placedReads) expect(placed.misplaced).toBe(0);
     }
+    // output in several shards: the read-ahead goes on across shard boundaries, with the same bytes
+    const shardsDir = (out: string) => readdirSync(out).filter((f) => f.endsWith(".safetensors")).sort().map((f) => readFileSync(join(out, f)));
+    const split = async (extra: Partial<MergeOptions>) => {
+      const out = join(tempDir(), "out");
+      await runMerge(yaml, dir, out, { randomSeed: 7, outShardSize: 300_000, ...extra });
+      return shardsDir(out);
+    };
+    const wholeShards = await split({});
+    expect(wholeShards.length).toBeGreaterThan(2);
+    const ahead: string[] = [];
+    const got = await split({ kernels, threadPool: nodeThreadPool, threadCount: 2, tileElements: 8192, onStreamPass: (t, step, readAhead) => { if (readAhead) ahead.push(`${t}:${step}`); } });
+    expect(got.length).toBe(wholeShards.length);
+    got.forEach((b, n) => expect(b.equals(wholeShards[n]!), `shard ${n + 1}`).toBe(true));
+    expect(ahead.length).toBe(Object.keys(layers).length - 1);
   });
 
   it("keeps a tensor's stored inputs between passes when they fit the budget: each byte is read once", async () => {
