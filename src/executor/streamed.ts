@@ -184,8 +184,8 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
   let cache: ReadonlyMap<number, KeptInput> | undefined;
   let cacheRegion: Region | undefined;
   const ahead = env.prefetched;
-  const sameInputs = (a: readonly number[], b: readonly number[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
-  const usePrefetch = ahead !== undefined && ahead.tensor === t && ahead.tile === tile && sameInputs(ahead.inputs, driver.inputs) && keeps(driver.inputs);
+  const usePrefetch = ahead !== undefined && ahead.tensor === t && ahead.tile === tile && ahead.inputs.length === driver.inputs.length
+    && driver.inputs.every((j) => ahead.inputs.includes(j)) && keeps(driver.inputs);
   if (ahead && !usePrefetch) await ahead.done;
   if (usePrefetch) {
     cache = ahead.layout.inputs;

@@ -10,7 +10,7 @@ import type { MergeOptions } from "../../src/executor/merge.ts";
 import { nodeThreadPool } from "../../runtimes/node/thread-pool.ts";
 import { loadKernelModule } from "../../runtimes/node/wasm.ts";
 import { fsResolver } from "../../runtimes/node/fs-model.ts";
-import type { ModelDirectory } from "../../src/io/storage.ts";
+import type { ByteSource, ModelDirectory } from "../../src/io/storage.ts";
 import { GOLDEN, runGolden, runMerge, tempDir } from "../helpers/run-merge.ts";
 import { f32ToF16Bits, roundRef } from "../helpers/reference.ts";
 import { inSample, SAMPLE_SHIFT } from "../../src/methods/gta/rank-band.ts";
@@ -23,26 +23,28 @@ const outBytes = (dir: string) => readFileSync(join(dir, "model.safetensors"));
  * file offset into aligned wasm memory, or not ending at a block or the file's end.
  */
 function alignedResolver(cwd: string, placed: { reads: number; misplaced: number }) {
+  return wrapSources(cwd, (s) => ({
+    size: s.size, readAlignment: 4096,
+    readInto: async (offset: number, dest: Uint8Array) => {
+      // tile reads land in wasm memory (headers are read into small buffers of their own)
+      if (dest.length >= 4096 && dest.buffer.byteLength >= 1 << 20) {
+        placed.reads++;
+        const end = offset + dest.length;
+        if (offset % 4096 || dest.byteOffset % 4096 || (end % 4096 && end !== s.size)) placed.misplaced++;
+      }
+      return s.readInto(offset, dest);
+    },
+  }));
+}
+
+/** Model directories under `cwd` (read through the page cache) whose files are wrapped by `wrap`. */
+function wrapSources(cwd: string, wrap: (s: ByteSource) => ByteSource) {
   const inner = fsResolver(cwd, "never");
   return async (ref: string): Promise<ModelDirectory> => {
     const d = await inner(ref);
     return {
       ref: d.ref, has: (n) => d.has(n), readFile: (n) => d.readFile(n), close: () => d.close?.() ?? Promise.resolve(),
-      open: async (n) => {
-        const s = await d.open(n);
-        return {
-          size: s.size, readAlignment: 4096,
-          readInto: async (offset: number, dest: Uint8Array) => {
-            // tile reads land in wasm memory (headers are read into small buffers of their own)
-            if (dest.length >= 4096 && dest.buffer.byteLength >= 1 << 20) {
-              placed.reads++;
-              const end = offset + dest.length;
-              if (offset % 4096 || dest.byteOffset % 4096 || (end % 4096 && end !== s.size)) placed.misplaced++;
-            }
-            return s.readInto(offset, dest);
-          },
-        };
-      },
+      open: async (n) => wrap(await d.open(n)),
     };
   };
 }
@@ -314,19 +316,9 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     const yaml = `merge_method: ties\nbase_model: cache/m0\nmodels:\n${models("cache", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
     // bytes read from the big tensor's byte range of each model's file
     const big = 2048 * 512 * 2;
-    const counting = (read: { bytes: number }) => {
-      const inner = fsResolver(dir);
-      return async (ref: string): Promise<ModelDirectory> => {
-        const d = await inner(ref);
-        return {
-          ref: d.ref, has: (n) => d.has(n), readFile: (n) => d.readFile(n), close: () => d.close?.() ?? Promise.resolve(),
-          open: async (n) => {
-            const s = await d.open(n);
-            return { size: s.size, readInto: async (offset: number, dest: Uint8Array) => { if (dest.length >= 4096) read.bytes += dest.length; return s.readInto(offset, dest); } };
-          },
-        };
-      };
-    };
+    const counting = (read: { bytes: number }) => wrapSources(dir, (s) => ({
+      size: s.size, readInto: async (offset: number, dest: Uint8Array) => { if (dest.length >= 4096) read.bytes += dest.length; return s.readInto(offset, dest); },
+    }));
     const cachedRead = { bytes: 0 };
     const cached = await merge(yaml, { resolveModel: counting(cachedRead) });
     const uncachedRead = { bytes: 0 };

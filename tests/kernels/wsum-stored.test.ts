@@ -18,6 +18,32 @@ function bytesOf(k: Kernels, p: number, n: number, dtype: number): number[] {
   return [...k.bytes(p, n * BYTES[dtype]!)];
 }
 
+/**
+ * The reference: decode each input (round_to when stored in another dtype), wsum, div_scalar when
+ * normalizing, encode; returns where the encoded bytes are (at an odd address).
+ */
+function composed(k: Kernels, ptrs: readonly number[], dtypes: readonly number[], ws: readonly number[], n: number, mode: number, normalize: number, div: number, outDtype: number): number {
+  const dec = ptrs.map((p, j) => {
+    const b = k.allocF32(n);
+    k.call("decode", b.ptr, p, dtypes[j]!, n);
+    if (dtypes[j] !== mode) k.call("round_to", b.ptr, b.ptr, mode, n);
+    return b;
+  });
+  const sum = k.allocF32(n);
+  k.call("wsum", sum.ptr, k.u32Array(dec.map((d) => d.ptr)), k.f32Array(ws), ptrs.length, n, mode);
+  if (normalize) k.call("div_scalar", sum.ptr, sum.ptr, div, n, mode);
+  const want = k.alloc(n * 4 + 16) + 2;
+  k.call("encode", want, sum.ptr, outDtype, n);
+  return want;
+}
+
+/** wsum_stored on the same inputs; returns where its output is (at another odd address). */
+function fused(k: Kernels, ptrs: readonly number[], dtypes: readonly number[], ws: readonly number[], n: number, mode: number, normalize: number, div: number, outDtype: number): number {
+  const got = k.alloc(n * 4 + 16) + 1;
+  k.call("wsum_stored", got, outDtype, k.u32Array(ptrs), k.u32Array(dtypes), k.f32Array(ws), ptrs.length, n, mode, normalize, div, k.alloc(2048 * 4));
+  return got;
+}
+
 describe("wsum_stored (fused decode + weighted sum + normalize + encode)", () => {
   it("equals decode, round_to, wsum, div_scalar, encode for every dtype combination and awkward length", async () => {
     const k = await testKernels();
@@ -31,22 +57,9 @@ describe("wsum_stored (fused decode + weighted sum + normalize + encode)", () =>
               const xs = dtypes.map((dt, j) => testValues(n, 31 * j + n + dt).map((v) => roundRef(v, dt)));
               const ws = [0.5, -0.3, 0.25].slice(0, K).map((w) => roundRef(w, mode));
               const ptrs = xs.map((x, j) => stored(k, x, dtypes[j]!, (j + n) % 4));
-              // reference: the separate kernels
-              const dec = xs.map((_, j) => {
-                const b = k.allocF32(n);
-                k.call("decode", b.ptr, ptrs[j]!, dtypes[j]!, n);
-                if (dtypes[j] !== mode) k.call("round_to", b.ptr, b.ptr, mode, n);
-                return b;
-              });
-              const sum = k.allocF32(n);
-              k.call("wsum", sum.ptr, k.u32Array(dec.map((d) => d.ptr)), k.f32Array(ws), K, n, mode);
               const div = roundRef(0.7, mode);
-              if (normalize) k.call("div_scalar", sum.ptr, sum.ptr, div, n, mode);
-              const want = k.alloc(n * 4 + 16) + 2;
-              k.call("encode", want, sum.ptr, outDtype, n);
-              const got = k.alloc(n * 4 + 16) + 1;
-              const acc = k.alloc(2048 * 4);
-              k.call("wsum_stored", got, outDtype, k.u32Array(ptrs), k.u32Array(dtypes), k.f32Array(ws), K, n, mode, normalize, div, acc);
+              const want = composed(k, ptrs, dtypes, ws, n, mode, normalize, div, outDtype);
+              const got = fused(k, ptrs, dtypes, ws, n, mode, normalize, div, outDtype);
               expect(bytesOf(k, got, n, outDtype), `mode ${mode} out ${outDtype} K ${K} n ${n} norm ${normalize}`).toEqual(bytesOf(k, want, n, outDtype));
             }
           }
@@ -69,20 +82,10 @@ describe("wsum_stored (fused decode + weighted sum + normalize + encode)", () =>
           const xs = Array.from({ length: K }, (_, j) => testValues(n, 17 * j + n + K).map((v) => roundRef(nanFree && Number.isNaN(v) ? (j % 2 ? Infinity : -Infinity) : v, BF16)));
           const ws = [0.5, -0.3, 0.25, -0, 3e-3].slice(0, K).map((w) => roundRef(w, BF16));
           const ptrs = xs.map((x, j) => stored(k, x, BF16, (2 * j + n) % 5));
-          const dec = xs.map((_, j) => {
-            const b = k.allocF32(n);
-            k.call("decode", b.ptr, ptrs[j]!, BF16, n);
-            return b;
-          });
-          const sum = k.allocF32(n);
-          k.call("wsum", sum.ptr, k.u32Array(dec.map((d) => d.ptr)), k.f32Array(ws), K, n, BF16);
+          const dtypes = ptrs.map(() => BF16);
           const div = roundRef(0.7, BF16);
-          if (normalize) k.call("div_scalar", sum.ptr, sum.ptr, div, n, BF16);
-          const want = k.alloc(n * 2 + 16) + 2;
-          k.call("encode", want, sum.ptr, BF16, n);
-          const got = k.alloc(n * 2 + 16) + 1;
-          const dtypes = k.u32Array(Array.from({ length: K }, () => BF16));
-          k.call("wsum_stored", got, BF16, k.u32Array(ptrs), dtypes, k.f32Array(ws), K, n, BF16, normalize, div, k.alloc(2048 * 4));
+          const want = composed(k, ptrs, dtypes, ws, n, BF16, normalize, div, BF16);
+          const got = fused(k, ptrs, dtypes, ws, n, BF16, normalize, div, BF16);
           expect(bytesOf(k, got, n, BF16), `K ${K} n ${n} norm ${normalize} nanFree ${nanFree}`).toEqual(bytesOf(k, want, n, BF16));
         }
       }
