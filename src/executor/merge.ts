@@ -18,8 +18,10 @@ import type { TileJob } from "./tile-job.ts";
 import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
 import { mergeStreamed, planStreaming, streamTile } from "./streamed.ts";
-import { keptLayout, startPrefetch } from "./prefetch.ts";
-import type { Prefetch, Region } from "./prefetch.ts";
+import { keptLayout } from "./prefetch.ts";
+import { ReadAhead } from "./read-ahead.ts";
+import type { AheadKind } from "./read-ahead.ts";
+import type { Region } from "./prefetch.ts";
 import { READ_ALIGN, READ_ROOM, alignUp, placeRead } from "./read-placement.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
 import type { FileWriter, OutputStore } from "../io/storage.ts";
@@ -94,7 +96,7 @@ export interface MergeOptions {
   /**
    * Called before each pass of a streamed tensor with the method's name for the pass (for the gta
    * family: sample, band, hist, lo, l1, final): which route a tensor took, for tests and profiles.
-   * `readAhead`: the pass takes inputs read ahead during the previous tensor's final pass.
+   * `readAhead`: the pass takes inputs whose reads started before the tensor began (read-ahead.ts).
    */
   readonly onStreamPass?: (tensor: string, step: string, readAhead: boolean) => void;
   /** Plan already built (e.g. by a dry run); otherwise built here. */
@@ -393,8 +395,8 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
     const ioBytes = align(tile * 4);
     const inBytes = alignUp(ioBytes + READ_ROOM, READ_ALIGN);
     const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536) + streaming.accBytes;
-    // all slots' input buffers first (one region: a kept tensor's inputs may be read ahead into
-    // it, prefetch.ts), then their output buffers
+    // all slots' input buffers first (one region: a kept tensor's inputs may be read ahead into it,
+    // read-ahead.ts), then their output buffers
     let at = alignUp(k.heapStart, READ_ALIGN);
     const inputs = Array.from({ length: slotCount }, () => Array.from({ length: maxK }, () => { const p = at; at += inBytes; return p; }));
     slotRegion = { start: inputs[0]?.[0] ?? at, bytes: slotCount * maxK * inBytes };
@@ -403,8 +405,8 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
       at = alignUp(at + ioBytes, READ_ALIGN);
     }
     // With worker threads (shared memory, which does not move when the heap grows while reads are
-    // in flight), streamed tensors keep their inputs in a fixed region, and the next one's are read
-    // ahead into whichever of the two regions the current one leaves free.
+    // in flight), streamed tensors keep their inputs in a fixed region, and later ones' are read
+    // ahead into it and the slot input buffers.
     if (factory && streaming.cacheBytes > 0 && streaming.tensors.size > 0) {
       cacheRegion = { start: at, bytes: alignUp(streaming.cacheBytes, READ_ALIGN) };
       at += cacheRegion.bytes;
@@ -437,26 +439,21 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   });
   // The shard being closed while the next one merges (see below).
   let closing: Promise<void> = Promise.resolve();
-  // The next streamed tensor's inputs being read ahead (prefetch.ts), and where to start one: the
-  // first tensor after `after` (in this run's order, across shards) that uses the slots, when it is
-  // streamed and its inputs would be kept.
-  let ahead: Prefetch | undefined;
-  const order = myShards.filter((s) => !resumed.has(s.file)).flatMap((s) => s.tensors);
-  const position = new Map(order.map((t, n) => [t, n]));
-  const readAhead = (after: PlannedTensor, free: Region): Prefetch | undefined => {
-    for (let n = (position.get(after) ?? order.length) + 1; n < order.length; n++) {
-      const u = order[n]!;
-      if (tileable(plan, u)) return undefined;
-      if (!streaming.tensors.has(u)) continue; // merged whole, in the heap
-      const tileU = streamTile(u, plan, tile);
-      if (tileU === undefined) return undefined;
-      const inputs = u.sources.map((_, j) => j);
-      const tiles = Math.ceil(u.shape.reduce((a, b) => a * b, 1) / tileU);
-      if (keptLayout(u, tileU, tiles, inputs, 0).bytes > streaming.cacheBytes) return undefined;
-      return startPrefetch(k, u, tileU, inputs, free, PREFETCH_READS);
-    }
-    return undefined;
+  // Upcoming streamed tensors' inputs read ahead into the slot and cache regions (read-ahead.ts),
+  // in this run's order across shards.
+  const aheadKind = (u: PlannedTensor): AheadKind => {
+    if (tileable(plan, u)) return { kind: "slots" };
+    if (!streaming.tensors.has(u)) return { kind: "skip" }; // merged whole, in the heap
+    const tileU = streamTile(u, plan, tile);
+    const numel = u.shape.reduce((a, b) => a * b, 1);
+    if (tileU === undefined || numel === 0) return { kind: "skip" }; // declined by mergeStreamed
+    const inputs = u.sources.map((_, j) => j);
+    const bytes = keptLayout(u, tileU, Math.ceil(numel / tileU), inputs, 0).bytes;
+    return bytes > streaming.cacheBytes ? { kind: "slots" } : { kind: "kept", tile: tileU, inputs, bytes };
   };
+  const readAhead = cacheRegion && slotRegion && !gpu
+    ? new ReadAhead(k, [slotRegion, cacheRegion], myShards.filter((s) => !resumed.has(s.file)).flatMap((s) => s.tensors), aheadKind, PREFETCH_READS)
+    : undefined;
   try {
     let done = 0;
     let bytesDone = 0;
@@ -476,11 +473,7 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         if (options.signal?.aborted) throw new AmalgamError("E_ABORTED", "merge aborted");
         const t = shard.tensors[i]!;
         let bytes: number | undefined;
-        // a read-ahead for another tensor ends before anything else uses the slots
-        if (ahead && ahead.tensor !== t && (gpu || tileable(plan, t) || streaming.tensors.has(t))) {
-          await ahead.done;
-          ahead = undefined;
-        }
+        const ahead = readAhead?.begin(t);
         const gpuBytes = gpu ? await gpu.mergeTensor(plan, t, run, shard.tensors[i + 1]) : undefined;
         if (gpuBytes) {
           bytes = gpuBytes.length;
@@ -489,12 +482,12 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else if (pool && streaming.tensors.has(t)) {
-          const prefetched = ahead?.tensor === t ? ahead : undefined;
-          ahead = undefined;
+          // a tensor read into the ring keeps its inputs in its own span; one using the slots may
+          // keep them in the cache region and frees one of the two for the read-ahead at its final pass
           bytes = await mergeStreamed(t, plan, {
             k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, hints, onPass: options.onStreamPass, cacheBytes: streaming.cacheBytes,
-            ...(cacheRegion && slotRegion && !gpu ? { cacheRegion, slotRegion, onFinalPass: (free: Region) => { ahead = readAhead(t, free); } } : {}),
-            ...(prefetched ? { prefetched } : {}),
+            ...(ahead?.prefetched ? { prefetched: ahead.prefetched, readAhead: ahead.early } : {}),
+            ...(readAhead && !ahead?.prefetched ? { cacheRegion, slotRegion, onFinalPass: (free: Region) => readAhead.finalPass(t, free) } : {}),
             seed, fixQuirks: run.fixQuirks, warn: run.warn, quirk: (id, d) => run.quirk(id, d, t.name),
           }, w, (b) => { bytesDone += b; });
         }
@@ -504,6 +497,7 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
           if (bytes === shard.layout.sizes[i]) await w.write(k.bytes(r.ptr, bytes));
           bytesDone += bytes;
         }
+        await readAhead?.end(t);
         if (bytes !== shard.layout.sizes[i]) throw new AmalgamError("E_OUTPUT", `tensor "${t.name}": ${bytes} bytes, layout expected ${shard.layout.sizes[i]}`);
         done++;
         options.onProgress?.({ tensorsDone: done, tensorsTotal: plan.tensors.length, bytesDone, bytesTotal: plan.totalBytes, tensor: t.name });
@@ -522,7 +516,6 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
       closing.catch(() => {}); // observed by the next await of `closing`
     }
     await closing;
-    await ahead?.done; // (none is left unless the last tensors were declined)
     if (part) {
       await writeWhole(sink, partManifestName(part), partManifest(plan, part, files, {
         outShardSize: options.outShardSize, copyTokenizer: options.copyTokenizer ?? true,
@@ -545,8 +538,10 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
     await progress?.committing(files);
     await sink.commit();
   } finally {
-    // A failed merge waits for the shard it was closing before the sink is aborted.
+    // A failed merge waits for the shard it was closing and for the reads it started before the
+    // sink is aborted.
     await closing.catch(() => {});
+    await readAhead?.settle();
     gpu?.close();
     await pool?.close();
   }

@@ -1,9 +1,6 @@
-// Reading the next streamed tensor while this one's final pass runs. A streamed tensor whose inputs
-// are kept reads nothing after its first pass, so during its final pass (compute and writes) the
-// disk would wait. The executor has two regions that can hold a tensor's kept inputs: the slot
-// input buffers (idle while a kept tensor runs) and the fixed cache region. A kept tensor uses one;
-// when its final pass starts, the next streamed tensor's inputs are read into the other, a few reads
-// at a time, and its first pass then waits for each tile's reads instead of issuing them.
+// Reading a streamed tensor's kept inputs ahead of its first pass, into one span of memory in the
+// layout its passes use (keptLayout), a few reads at a time and tile by tile: its first pass waits
+// for each tile's reads instead of issuing them. read-ahead.ts says which tensors and where.
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import type { Kernels } from "../kernels/kernels.ts";

@@ -11,8 +11,8 @@
 //   precedes a tile (equal keys at a top-k boundary) come out the same for any tile size;
 // - the final pass's main step writes the output tile, written in order.
 // Reads of later tiles overlap the work on earlier ones; slots bound the bytes in flight. With worker
-// threads, a tensor whose inputs are kept has its inputs read during the previous streamed tensor's
-// final pass (prefetch.ts), into whichever of two regions that tensor leaves free.
+// threads, a tensor whose inputs are kept has them read ahead, while the tensors before it run
+// (read-ahead.ts), into the span of memory where they stay for its passes.
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { AmalgamError } from "../errors.ts";
@@ -128,8 +128,10 @@ export interface StreamEnv {
   readonly cacheRegion?: Region;
   /** The slot input buffers as one region (idle while a kept tensor runs). */
   readonly slotRegion?: Region;
-  /** This tensor's inputs, read ahead (prefetch.ts). */
+  /** This tensor's inputs being read (read-ahead.ts), in the span of memory it keeps them in. */
   readonly prefetched?: Prefetch;
+  /** Whether `prefetched` started before this tensor began (MergeOptions.onStreamPass's readAhead). */
+  readonly readAhead?: boolean;
   /**
    * Called when the final pass starts (no more reads of this tensor) with the region it leaves
    * free for the next tensor's inputs: the executor may start reading them there.
@@ -191,8 +193,10 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     cache = ahead.layout.inputs;
     cacheRegion = ahead.region;
   } else if (keeps(driver.inputs)) {
+    // in the span read ahead for all inputs when there is one (a subset's layout fits in it)
     const need = keptLayout(t, tile, tiles, driver.inputs, 0).bytes;
-    const region = env.cacheRegion ?? { start: alignUp(k.alloc(need + READ_ALIGN), READ_ALIGN), bytes: need };
+    const own = ahead && need <= ahead.region.bytes ? ahead.region : undefined;
+    const region = own ?? env.cacheRegion ?? { start: alignUp(k.alloc(need + READ_ALIGN), READ_ALIGN), bytes: need };
     cache = keptLayout(t, tile, tiles, driver.inputs, region.start).inputs;
     cacheRegion = region;
   }
@@ -271,7 +275,7 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     let acc: number | undefined;
     for (;;) {
       const pass = driver.next(acc);
-      env.onPass?.(t.name, pass.name ?? (pass.final ? "final" : "pass"), usePrefetch && passes === 0);
+      env.onPass?.(t.name, pass.name ?? (pass.final ? "final" : "pass"), usePrefetch && env.readAhead === true && passes === 0);
       if (pass.final) {
         const free = freeRegion();
         if (free) env.onFinalPass?.(free);

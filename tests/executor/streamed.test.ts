@@ -310,6 +310,71 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     expect(ahead.length).toBe(Object.keys(layers).length - 1);
   });
 
+  it("with worker threads, reads a tensor's inputs while the tensors before it run, not only during the final pass before it", async () => {
+    // 6 layers of bf16 ties: the events (passes, and reads by the tensor they read) in order. A
+    // tensor's reads start as soon as the one before has all its inputs (its first pass waits for
+    // them), which is before that tensor's final pass; the read-ahead only at final passes started
+    // them after it. Every file has the same layout, so an offset names a tensor in any of them.
+    const layers: Shapes = { ...SHAPES };
+    for (let l = 1; l < 6; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "deep", `m${m}`), "BF16", m, layers);
+    const yaml = `merge_method: ties\nbase_model: deep/m0\nmodels:\n${models("deep", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const file = readFileSync(join(dir, "deep", "m0", "model.safetensors"));
+    const hlen = Number(file.readBigUInt64LE(0));
+    const header = JSON.parse(file.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets?: [number, number] }>;
+    const spans = Object.entries(header).flatMap(([name, e]) => (e.data_offsets ? [{ name, start: 8 + hlen + e.data_offsets[0], end: 8 + hlen + e.data_offsets[1] }] : []));
+    const tensorAt = (offset: number) => spans.find((x) => offset >= x.start && offset < x.end)?.name ?? "?";
+    const whole = await merge(yaml);
+    const events: string[] = [];
+    const s = await merge(yaml, {
+      kernels: await loadKernelModule(true), threadPool: nodeThreadPool, threadCount: 2, tileElements: 8192,
+      onStreamPass: (t, step) => events.push(`${step} ${t}`),
+      resolveModel: wrapSources(dir, (src) => ({
+        size: src.size,
+        readInto: (offset: number, dest: Uint8Array) => {
+          if (dest.buffer.byteLength >= 1 << 20) events.push(`read ${tensorAt(offset)}`);
+          return src.readInto(offset, dest);
+        },
+      })),
+    });
+    expect(s.bytes.equals(whole.bytes)).toBe(true);
+    const streamed = [...new Set(events.filter((e) => !e.startsWith("read ")).map((e) => e.slice(e.indexOf(" ") + 1)))];
+    expect(streamed.length).toBe(Object.keys(layers).length);
+    for (let n = 1; n < streamed.length; n++) {
+      const firstRead = events.indexOf(`read ${streamed[n]}`);
+      const finalBefore = events.indexOf(`final ${streamed[n - 1]}`);
+      expect(firstRead, `${streamed[n]}: no reads`).toBeGreaterThanOrEqual(0);
+      expect(firstRead < finalBefore, `${streamed[n]} read before ${streamed[n - 1]}'s final pass`).toBe(true);
+    }
+  });
+
+  it("with worker threads and a small budget, tensors whose inputs are not kept hold the slots while the others are read ahead around them", async () => {
+    // embed_tokens and lm_head (4 x 154 KB) are not kept under a 1.2 MB budget (450 KB of cache)
+    // and read into the slots in every pass; the layers (4 x 64 KB) are kept and read ahead,
+    // the first after each of those during its final pass, into the region it leaves free
+    const layers: Shapes = { ...SHAPES };
+    for (let l = 0; l < 4; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [500, 64];
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "held", `m${m}`), "BF16", m, layers);
+    const yaml = `merge_method: ties\nbase_model: held/m0\nmodels:\n${models("held", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const whole = await merge(yaml);
+    const kernels = await loadKernelModule(true);
+    for (const placedReads of [false, true]) {
+      const ahead = new Set<string>();
+      const placed = { reads: 0, misplaced: 0 };
+      for (const threadCount of [1, 2, 3]) {
+        const s = await merge(yaml, {
+          kernels, threadPool: nodeThreadPool, threadCount, tileElements: 8192, memoryBudget: 1_200_000,
+          onStreamPass: (t, step, readAhead) => { if (readAhead) ahead.add(t); },
+          ...(placedReads ? { resolveModel: alignedResolver(dir, placed) } : {}),
+        });
+        expect(s.bytes.equals(whole.bytes), `placed reads: ${placedReads}, ${threadCount} thread(s)`).toBe(true);
+      }
+      for (let l = 0; l < 4; l++) expect(ahead, `placed reads: ${placedReads}`).toContain(`model.layers.${l}.mlp.up_proj.weight`);
+      for (const t of ["model.embed_tokens.weight", "lm_head.weight"]) expect(ahead.has(t), t).toBe(false);
+      if (placedReads) expect(placed.misplaced).toBe(0);
+    }
+  });
+
   it("keeps a tensor's stored inputs between passes when they fit the budget: each byte is read once", async () => {
     const shapes: Shapes = { ...SHAPES, "model.layers.0.mlp.up_proj.weight": [2048, 512] };
     for (let m = 0; m < 4; m++) writeModel(join(dir, "cache", `m${m}`), "BF16", m, shapes);
