@@ -141,7 +141,7 @@ const PREFETCH_READS = 4;
 /** Tiles smaller than this make per-tile overhead (a job, a read per input) show. */
 export const MIN_TILE_ELEMENTS = 1 << 16;
 /** Output blocks (16 MiB) held for write-behind: an eighth of the memory budget, 2 to 4. */
-function writeBehindBlocks(budget: number): number {
+export function writeBehindBlocks(budget: number): number {
   return Math.max(2, Math.min(4, Math.floor(budget / 8 / (16 * 1024 * 1024))));
 }
 /** Tiles larger than this stop paying off: the reads of the next tile overlap less. */

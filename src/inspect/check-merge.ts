@@ -189,7 +189,7 @@ export async function checkMerge(configText: string, configFile: string, options
       const k = options.kernels;
       memory = estimateMemory(plan, { threads: options.threads, workers: options.workers, memoryBudget: options.memoryBudget, heapStart: k.heapStart, initialBytes: k.memory.buffer.byteLength });
       const writeRate = options.measureWriteRate ? await options.measureWriteRate() : undefined;
-      time = await estimateTime(plan, { kernels: k, threads: options.threads, workers: options.workers, now: options.now, sampleBytes: options.sampleBytes, writeRate });
+      time = await estimateTime(plan, { kernels: k, threads: options.threads, workers: options.workers, now: options.now, sampleBytes: options.sampleBytes, writeRate, memoryBudget: options.memoryBudget });
     }
     return report({ models, tokenizers: comparisons, plan: summarizePlan(plan), memory, time });
   } finally {

@@ -24,7 +24,7 @@ export function checkText(r: CheckReport): string {
   }
   if (r.memory) {
     const m = r.memory;
-    rows.push(["memory", `about ${fmtBytes(m.processBytes)} peak: ${fmtBytes(m.kernelBytes)} kernel memory${m.tiledTensors ? ` (tiles of ${m.tileElements} elements)` : ""}${m.wholeTensors ? `, ${m.wholeTensors} tensors merged whole (largest ${fmtBytes(m.largestWholeBytes)})` : ""}${m.exact ? "" : ", plus the method's temporaries"}`]);
+    rows.push(["memory", `about ${fmtBytes(m.processBytes)} peak; ${fmtBytes(m.kernelBytes)} of kernel memory reserved${m.tiledTensors || m.streamedTensors ? ` (tiles of ${m.tileElements} elements${m.streamedTensors ? `; ${m.streamedTensors} tensors merged in passes over them` : ""})` : ""}${m.wholeTensors ? `, ${m.wholeTensors} tensors merged whole (largest ${fmtBytes(m.largestWholeBytes)})` : ""}${m.exact ? "" : ", plus the method's temporaries"}`]);
   }
   out += textTable(rows);
   if (r.warnings.length) out += `warnings\n${r.warnings.map((w) => `  - ${w}\n`).join("")}`;

@@ -90,7 +90,7 @@ const defs: Record<string, JsonSchema> = {
       examples: arr(obj({ id: int, a: orNull(str), b: orNull(str) })),
     })),
     plan: orNull(ref("planSummary")),
-    memory: orNull(obj({ kernelBytes: int, processBytes: int, tileElements: int, tiledTensors: int, wholeTensors: int, largestWholeBytes: int, exact: bool })),
+    memory: orNull(obj({ kernelBytes: int, processBytes: int, tileElements: int, tiledTensors: int, streamedTensors: int, wholeTensors: int, largestWholeBytes: int, exact: bool })),
     time: orNull(obj({
       seconds: orNull(num), readSeconds: orNull(num), mergeSeconds: orNull(num), writeSeconds: orNull(num), writeRate: orNull(num), readBytes: int, readRate: orNull(num), sampledBytes: int,
       mergeRate: orNull(num), methodTimed: bool, threads: int, writeBytes: int,

@@ -5,7 +5,9 @@
 import { READ_ALIGN, READ_ROOM, alignUp } from "../executor/read-placement.ts";
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
-import { DEFAULT_MEMORY_BUDGET, tileable, tileLayout } from "../executor/merge.ts";
+import { DEFAULT_MEMORY_BUDGET, tileable, tileLayout, writeBehindBlocks } from "../executor/merge.ts";
+import { planStreaming } from "../executor/streamed.ts";
+import { HASH_BLOCK_BYTES } from "../output/manifest.ts";
 import { CHUNK_ELEMENTS, runTileJob } from "../executor/tile-job.ts";
 import type { TileJob } from "../executor/tile-job.ts";
 import type { Kernels } from "../kernels/kernels.ts";
@@ -36,15 +38,24 @@ export interface MemoryOptions {
 export interface MemoryEstimate {
   /** Peak wasm memory of the merge (what merge reports as kernel memory). */
   readonly kernelBytes: number;
-  /** kernelBytes plus the runtime and its worker threads. */
+  /**
+   * Peak memory of the process: kernelBytes less the slot bytes narrower dtypes never touch, plus
+   * the runtime, its worker threads and the output blocks written behind.
+   */
   readonly processBytes: number;
-  /** Elements per tile of the tiled (elementwise) tensors, 0 when none is tiled. */
+  /** Elements per tile of the tiled (elementwise) and streamed tensors, 0 when none is. */
   readonly tileElements: number;
   readonly tiledTensors: number;
+  /** Tensors merged in passes over tiles (src/executor/streamed.ts). */
+  readonly streamedTensors: number;
   /** Tensors merged whole (non-elementwise methods, cropped embeddings), and the largest one's working set. */
   readonly wholeTensors: number;
   readonly largestWholeBytes: number;
-  /** False where the method's own temporaries are not known (not linear or passthrough): a lower bound. */
+  /**
+   * False where the method's own temporaries are not known (not linear or passthrough): a lower
+   * bound for tensors merged whole; streamed tensors are counted with the statistics their method
+   * may hold (an eighth of the budget), which bounds them.
+   */
   readonly exact: boolean;
 }
 
@@ -70,22 +81,30 @@ function wholeTensorEnd(t: PlannedTensor, base: number): number {
   return Math.max(peak, top);
 }
 
+/**
+ * The executor's layout (src/executor/merge.ts mergePlanned): slots, the cache region for kept
+ * inputs with worker threads, scratch per thread, then the heap, where tensors merged whole and a
+ * streamed tensor's statistics (and, on one thread, its kept inputs) live.
+ */
 export function estimateMemory(plan: MergePlan, o: MemoryOptions): MemoryEstimate {
-  const tiled = plan.tensors.filter((t) => tileable(plan, t));
-  const whole = plan.tensors.filter((t) => !tileable(plan, t));
+  const budget = o.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  const streaming = planStreaming(plan, budget, undefined);
+  const tiled = plan.tensors.filter((t) => tileable(plan, t) || streaming.tensors.has(t));
+  const whole = plan.tensors.filter((t) => !tileable(plan, t) && !streaming.tensors.has(t));
+  const scratchCount = o.workers ? Math.max(1, o.threads) : 1;
   let at = o.heapStart;
   let tile = 0;
   if (tiled.length) {
     const largest = Math.max(...tiled.map(numelOf));
     const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
-    const scratchCount = o.workers ? Math.max(1, o.threads) : 1;
-    const layout = tileLayout(o.memoryBudget ?? DEFAULT_MEMORY_BUDGET, scratchCount, maxK, largest);
+    const layout = tileLayout(streaming.slotBudget, scratchCount, maxK, largest);
     const slotCount = layout.slotCount;
     tile = layout.tile;
     const ioBytes = align(tile * 4);
-    const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536);
-    at = alignUp(at, READ_ALIGN) + slotCount * (maxK * alignUp(ioBytes + READ_ROOM, READ_ALIGN) + alignUp(ioBytes, READ_ALIGN)) + scratchCount * scratchBytes;
-    at = align(at);
+    const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536) + streaming.accBytes;
+    at = alignUp(at, READ_ALIGN) + slotCount * (maxK * alignUp(ioBytes + READ_ROOM, READ_ALIGN) + alignUp(ioBytes, READ_ALIGN));
+    if (o.workers && streaming.cacheBytes > 0 && streaming.tensors.size > 0) at += alignUp(streaming.cacheBytes, READ_ALIGN);
+    at = align(at + scratchCount * scratchBytes);
   }
   let end = at;
   let largestWhole = 0;
@@ -94,14 +113,29 @@ export function estimateMemory(plan: MergePlan, o: MemoryOptions): MemoryEstimat
     largestWhole = Math.max(largestWhole, e - at);
     end = Math.max(end, e);
   }
+  // a streamed tensor: its statistics, and on one thread its kept inputs (aligned, in the heap)
+  if (streaming.tensors.size) end = Math.max(end, at + streaming.statsBytes + (o.workers ? 0 : streaming.cacheBytes + 2 * READ_ALIGN));
   const pages = Math.max(o.initialBytes, Math.ceil(end / PAGE) * PAGE);
   const kernelBytes = Math.max(end, pages);
+  // pages never written take no memory: float32-sized slots hold narrower stored inputs and
+  // outputs (unless the read-ahead fills the input slots with kept inputs: cache region in use)
+  let untouched = 0;
+  if (tile) {
+    const maxK = Math.max(1, ...tiled.map((t) => t.sources.length));
+    const slotCount = tileLayout(streaming.slotBudget, scratchCount, maxK, Math.max(...tiled.map(numelOf))).slotCount;
+    const inWidth = Math.max(...tiled.flatMap((t) => t.sources.map((s) => DTYPES[s.tensor.dtype as DType].bytes)));
+    const outWidth = Math.max(...tiled.map((t) => DTYPES[t.outDtype].bytes));
+    const readAhead = o.workers && streaming.cacheBytes > 0 && streaming.tensors.size > 0;
+    if (!readAhead) untouched += slotCount * maxK * tile * (4 - inWidth);
+    untouched += slotCount * tile * (4 - outWidth);
+  }
   const known = plan.method.name === "linear" || plan.method.name === "passthrough";
   return {
     kernelBytes,
-    processBytes: kernelBytes + RUNTIME_BASE_BYTES + (o.workers ? o.threads * WORKER_BYTES : 0),
+    processBytes: kernelBytes - untouched + RUNTIME_BASE_BYTES + (o.workers ? o.threads * WORKER_BYTES : 0) + writeBehindBlocks(budget) * HASH_BLOCK_BYTES,
     tileElements: tile,
-    tiledTensors: tiled.length,
+    tiledTensors: tiled.length - streaming.tensors.size,
+    streamedTensors: streaming.tensors.size,
     wholeTensors: whole.length,
     largestWholeBytes: largestWhole,
     exact: known || whole.length === 0,
@@ -140,6 +174,8 @@ export interface TimeOptions {
   readonly sampleBytes?: number;
   /** Measured write rate of the output location (bytes/s), when known (timeWrites). */
   readonly writeRate?: number;
+  /** merge's --memory-budget: which tensors stream (they split across threads like tiled ones). */
+  readonly memoryBudget?: number;
 }
 
 /** Bytes per timed read or write: large enough to stream, small enough to skip a warm-up one. */
@@ -248,11 +284,13 @@ export async function estimateTime(plan: MergePlan, o: TimeOptions): Promise<Tim
   let readBytes = 0;
   let work = 0;
   let serialWork = 0;
+  const streamed = planStreaming(plan, o.memoryBudget ?? DEFAULT_MEMORY_BUDGET, undefined).tensors;
   for (const t of plan.tensors) {
     const n = numelOf(t);
     const tiled = tileable(plan, t);
     for (const s of t.sources) readBytes += tiled ? n * DTYPES[s.tensor.dtype as DType].bytes : s.tensor.byteLength;
-    if (tiled) work += n * (t.sources.length + 1);
+    // streamed tensors' tiles run on every thread, their reads overlapping the work
+    if (tiled || streamed.has(t)) work += n * (t.sources.length + 1);
     else serialWork += n * (t.sources.length + 1);
   }
   const sample = await timeReads(plan, o.sampleBytes ?? DEFAULT_SAMPLE_BYTES, o.now);

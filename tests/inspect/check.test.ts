@@ -14,9 +14,10 @@ import type { CheckReport } from "../../src/inspect/check-merge.ts";
 import { cli } from "./cli-host.ts";
 import { derivedModel, EXAMPLES, grownRows, ROOT } from "./fixtures.ts";
 
-async function check(yaml: string, opts: { threads?: number; workers?: boolean; kernels?: Kernels } = {}): Promise<CheckReport> {
+async function check(yaml: string, opts: { threads?: number; workers?: boolean; kernels?: Kernels; memoryBudget?: number } = {}): Promise<CheckReport> {
   return checkMerge(yaml, "test.yml", {
     resolveModel: fsResolver(ROOT), kernels: opts.kernels ?? (await testKernels()), threads: opts.threads ?? 1, workers: opts.workers ?? false, now: () => performance.now(),
+    ...(opts.memoryBudget ? { memoryBudget: opts.memoryBudget } : {}),
   });
 }
 
@@ -48,6 +49,25 @@ describe("amalgam check", () => {
       const merged2 = await runMerge(yaml, ROOT, join(tempDir(), ex), { kernels: await loadKernelModule(true), threadPool: nodeThreadPool, threadCount: 2 });
       expect(two.memory!.kernelBytes, `${ex} threads`).toBe(merged2.peakKernelBytes);
       expect(two.memory!.processBytes).toBeGreaterThan(two.memory!.kernelBytes);
+    }
+  });
+
+  it("estimates a streamed method's memory from its tiles, cache and statistics, close to what merge uses", async () => {
+    // ties under small budgets streams the larger tensors in passes; the estimate counts the
+    // statistics allowance (an eighth of the budget) that the method may or may not fill, but not
+    // the temporaries of the small tensors merged whole (the 256 KiB selection scratch here)
+    const yaml = `merge_method: ties\nbase_model: examples/models/base\nmodels:\n${["ft_dense", "ft_sparse", "ft_rows"].map((m) => `  - model: examples/models/${m}\n    parameters: {weight: 0.4, density: 0.5}\n`).join("")}dtype: bfloat16\n`;
+    for (const memoryBudget of [200_000, 600_000]) {
+      for (const threads of [1, 2]) {
+        const workers = threads > 1;
+        const est = (await check(yaml, { threads, workers, memoryBudget, kernels: await Kernels.instantiate(await loadKernelModule(workers)) })).memory!;
+        const merged = await runMerge(yaml, ROOT, join(tempDir(), "ties"), { memoryBudget, ...(workers ? { kernels: await loadKernelModule(true), threadPool: nodeThreadPool, threadCount: 2 } : {}) });
+        const what = `budget ${memoryBudget}, ${threads} thread(s)`;
+        expect(est.streamedTensors, what).toBeGreaterThan(0);
+        expect(est.exact, what).toBe(false);
+        expect(Math.abs(est.kernelBytes - merged.peakKernelBytes), what).toBeLessThanOrEqual(memoryBudget / 4 + 512 * 1024);
+        expect(est.processBytes, what).toBeGreaterThan(est.kernelBytes / 2);
+      }
     }
   });
 
