@@ -38,6 +38,17 @@ describe("Node, Deno and Bun hosts", () => {
         }
       });
     }
+    it(`${rt.name} merges the golden ties config streamed in passes under a small budget, with threads and the read-ahead, bit-identically`, async () => {
+      // --memory-budget 64K streams the tensors in passes over tiles; with 2 threads the kept
+      // inputs of the tensors ahead are read while earlier ones run (src/executor/read-ahead.ts)
+      const out = tempDir();
+      for (const threads of [1, 2]) {
+        const dir = join(out, `ties-${threads}`);
+        await run(rt.cmd, [...rt.args, "merge", "configs/ties.yml", dir, "--quiet", "--threads", String(threads), "--memory-budget", "64K"], { cwd: GOLDEN, env: { ...process.env, NO_COLOR: "1" } });
+        const got = readFileSync(join(dir, "model.safetensors"));
+        expect(got.equals(readFileSync(join(GOLDEN, "reference-stable", "ties", "model.safetensors"))), `${rt.name} ties, ${threads} thread(s)`).toBe(true);
+      }
+    });
     it(`${rt.name} merges models served over HTTP Range, fetching only part of the files`, async () => {
       const dir = tempDir();
       const yaml = readFileSync(join(GOLDEN, "configs", "linear.yml"), "utf8").replaceAll("models/tiny-bf16/", `${server.url}/tiny-bf16/`);
