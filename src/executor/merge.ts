@@ -482,8 +482,8 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
         } else if (pool && tileable(plan, t)) {
           bytes = await mergeTiled(t, plan, run, pool, slots, tile, k, w, (b) => { bytesDone += b; });
         } else if (pool && streaming.tensors.has(t)) {
-          // a tensor read into the ring keeps its inputs in its own span; one using the slots may
-          // keep them in the cache region and frees one of the two for the read-ahead at its final pass
+          // a tensor read ahead keeps its inputs in its own span; one using the slots may keep
+          // them in the cache region, and frees one of the two for the read-ahead at its final pass
           bytes = await mergeStreamed(t, plan, {
             k, pool, slots, tile, scratch, statsBytes: streaming.statsBytes, hints, onPass: options.onStreamPass, cacheBytes: streaming.cacheBytes,
             ...(ahead?.prefetched ? { prefetched: ahead.prefetched, readAhead: ahead.early } : {}),
