@@ -375,6 +375,48 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     }
   });
 
+  it("with worker threads, a failed read of a tensor read ahead fails the merge on that tensor, after every read started has settled", async () => {
+    const layers: Shapes = { ...SHAPES };
+    for (let l = 1; l < 6; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
+    for (let m = 0; m < 4; m++) writeModel(join(dir, "failing", `m${m}`), "BF16", m, layers);
+    const yaml = `merge_method: ties\nbase_model: failing/m0\nmodels:\n${models("failing", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    // every model has the same layout: one byte range is the same tensor in each
+    const file = readFileSync(join(dir, "failing", "m0", "model.safetensors"));
+    const hlen = Number(file.readBigUInt64LE(0));
+    const header = JSON.parse(file.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
+    const bad = "model.layers.4.mlp.up_proj.weight";
+    const [from, to] = header[bad]!.data_offsets.map((o) => 8 + hlen + o) as [number, number];
+    let pending = 0;
+    let failed = 0;
+    const err = await merge(yaml, {
+      kernels: await loadKernelModule(true), threadPool: nodeThreadPool, threadCount: 2, tileElements: 8192,
+      resolveModel: wrapSources(dir, (src) => ({
+        size: src.size,
+        readInto: async (offset: number, dest: Uint8Array) => {
+          pending++;
+          try {
+            // one layer's MLP weight cannot be read, in any model
+            if (offset < to && offset + dest.length > from) {
+              failed++;
+              await new Promise((r) => setTimeout(r, 5));
+              throw new Error("injected read failure");
+            }
+            // the tensors after it read slowly: their reads are still in flight when it fails
+            if (offset >= to) await new Promise((r) => setTimeout(r, 20));
+            return await src.readInto(offset, dest);
+          } finally {
+            pending--;
+          }
+        },
+      })),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/injected read failure/);
+    expect((err as Error).message).toContain(bad);
+    expect(failed).toBeGreaterThan(0);
+    expect(pending).toBe(0);
+  });
+
   it("keeps a tensor's stored inputs between passes when they fit the budget: each byte is read once", async () => {
     const shapes: Shapes = { ...SHAPES, "model.layers.0.mlp.up_proj.weight": [2048, 512] };
     for (let m = 0; m < 4; m++) writeModel(join(dir, "cache", `m${m}`), "BF16", m, shapes);
