@@ -8,6 +8,7 @@ import type { DType } from "../dtype.ts";
 import { DEFAULT_MEMORY_BUDGET, tileable, tileLayout, writeBehindBlocks } from "../executor/merge.ts";
 import { planStreaming } from "../executor/streamed.ts";
 import { HASH_BLOCK_BYTES } from "../output/manifest.ts";
+import { timeStreamed } from "./time-streamed.ts";
 import { CHUNK_ELEMENTS, runTileJob } from "../executor/tile-job.ts";
 import type { TileJob } from "../executor/tile-job.ts";
 import type { Kernels } from "../kernels/kernels.ts";
@@ -144,8 +145,10 @@ export function estimateMemory(plan: MergePlan, o: MemoryOptions): MemoryEstimat
 
 export interface TimeEstimate {
   /**
-   * Total, and its parts. Tiled merges overlap I/O with merging: the total is then the larger of
-   * reading plus writing (one disk) and merging; otherwise the sum.
+   * Total, and its parts. Tiled and streamed tensors overlap I/O with merging: the total is the
+   * larger of reading plus writing (one disk) and their merging, plus the merging of the tensors
+   * merged whole (read first, then merged). A streamed method is timed by merging a synthetic
+   * tensor through its streamed path (time-streamed.ts).
    */
   readonly seconds: number;
   readonly readSeconds: number;
@@ -284,24 +287,30 @@ export async function estimateTime(plan: MergePlan, o: TimeOptions): Promise<Tim
   let readBytes = 0;
   let work = 0;
   let serialWork = 0;
-  const streamed = planStreaming(plan, o.memoryBudget ?? DEFAULT_MEMORY_BUDGET, undefined).tensors;
+  let streamedWork = 0;
+  const budget = o.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  const streamed = planStreaming(plan, budget, undefined).tensors;
   for (const t of plan.tensors) {
     const n = numelOf(t);
     const tiled = tileable(plan, t);
     for (const s of t.sources) readBytes += tiled ? n * DTYPES[s.tensor.dtype as DType].bytes : s.tensor.byteLength;
-    // streamed tensors' tiles run on every thread, their reads overlapping the work
-    if (tiled || streamed.has(t)) work += n * (t.sources.length + 1);
+    // tiled and streamed tensors' tiles run on every thread, their reads overlapping the work
+    if (tiled) work += n * (t.sources.length + 1);
+    else if (streamed.has(t)) streamedWork += n * (t.sources.length + 1);
     else serialWork += n * (t.sources.length + 1);
   }
   const sample = await timeReads(plan, o.sampleBytes ?? DEFAULT_SAMPLE_BYTES, o.now);
   const readRate = sample.bytes / sample.seconds;
   const { rate, methodTimed } = plan.tensors.length ? timeMerge(plan, o.kernels, o.now) : { rate: Infinity, methodTimed: false };
+  const streamedRate = streamedWork > 0 ? (await timeStreamed(plan, o.kernels, o.now, budget, TIMING_ELEMENTS)) ?? rate : rate;
   const threads = o.workers ? Math.max(1, o.threads) : 1;
-  const mergeSeconds = work / (rate * threads) + serialWork / rate;
+  const overlapped = work / (rate * threads) + streamedWork / (streamedRate * threads);
+  const mergeSeconds = overlapped + serialWork / rate;
   const readSeconds = sample.bytes >= readBytes ? sample.seconds : readBytes / readRate;
   const writeSeconds = o.writeRate ? plan.totalBytes / o.writeRate : null;
   const io = readSeconds + (writeSeconds ?? 0);
-  const seconds = serialWork === 0 ? Math.max(io, mergeSeconds) : io + mergeSeconds;
+  // tensors merged whole read, then merge: their work adds to the I/O
+  const seconds = Math.max(io, overlapped) + serialWork / rate;
   return {
     seconds, readSeconds, mergeSeconds, writeSeconds, writeRate: o.writeRate ?? null,
     readBytes, readRate, sampledBytes: sample.bytes, mergeRate: rate, methodTimed, threads, writeBytes: plan.totalBytes,

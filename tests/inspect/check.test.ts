@@ -71,6 +71,24 @@ describe("amalgam check", () => {
     }
   });
 
+  it("times a streamed method through its streamed path and gives the kernels back as they were", async () => {
+    const yaml = `merge_method: ties\nbase_model: examples/models/base\nmodels:\n${["ft_dense", "ft_sparse", "ft_rows"].map((m) => `  - model: examples/models/${m}\n    parameters: {weight: 0.4, density: 0.5}\n`).join("")}dtype: bfloat16\n`;
+    const k = await Kernels.instantiate(await loadKernelModule(false));
+    const heapStart = k.heapStart;
+    const r = await check(yaml, { kernels: k, memoryBudget: 200_000 });
+    expect(r.memory!.streamedTensors).toBeGreaterThan(0);
+    expect(r.time!.mergeSeconds).toBeGreaterThan(0);
+    expect(Number.isFinite(r.time!.seconds)).toBe(true);
+    expect(k.heapStart).toBe(heapStart);
+    // the same kernels then merge as fresh ones do
+    const out = (dir: string) => readFileSync(join(dir, "model.safetensors"));
+    const a = join(tempDir(), "a");
+    const b = join(tempDir(), "b");
+    await runMerge(yaml, ROOT, a, { kernels: k, memoryBudget: 200_000 });
+    await runMerge(yaml, ROOT, b, { memoryBudget: 200_000 });
+    expect(out(a).equals(out(b))).toBe(true);
+  });
+
   it("lists every missing tensor of every model, with the fix, and fails", async () => {
     const a = derivedModel("ft_dense", (t) => { t.delete("model.layers.1.mlp.up_proj.weight"); });
     const b = derivedModel("ft_rows", (t) => { for (const n of ["model.layers.0.self_attn.q_proj.weight", "model.layers.2.self_attn.q_proj.weight", "model.norm.weight"]) t.delete(n); });
