@@ -68,11 +68,17 @@ export interface StreamingPlan {
   readonly slotBudget: number;
   /** Per-thread accumulator bytes to add to each scratch region. */
   readonly accBytes: number;
-  /** Main-thread bytes a driver may hold for statistics: an eighth of the budget. */
+  /**
+   * Main-thread bytes a driver may hold for statistics: a sixteenth of the budget. (An eighth let
+   * the gta driver keep per-tile histograms of `embed_tokens` and `lm_head`, 20 MB on the bench's
+   * TinyLlama shape, in place of counting the boundary keys per tile in the final pass: the same
+   * time, cold and warm, for 17-19 MB more peak RSS.)
+   */
   readonly statsBytes: number;
   /**
-   * Main-thread bytes that keep a streamed tensor's stored inputs between passes: the rest of the
-   * half left to tensors merged whole (a streamed tensor and a whole one never run at once).
+   * Main-thread bytes that keep a streamed tensor's stored inputs between passes: three eighths of
+   * the budget, with statsBytes the half left to tensors merged whole (a streamed tensor and a
+   * whole one never run at once).
    */
   readonly cacheBytes: number;
 }
@@ -87,19 +93,19 @@ export const STREAM_MIN_ELEMENTS = 1 << 18;
 /**
  * Which tensors to stream: those of a method with a streamed path whose whole-tensor working set
  * exceeds half the budget (the slots take the other half) or that have STREAM_MIN_ELEMENTS
- * elements, or all of them when a tile size is forced (tests). Drivers may hold an eighth of the
+ * elements, or all of them when a tile size is forced (tests). Drivers may hold a sixteenth of the
  * budget in statistics besides.
  */
 export function planStreaming(plan: MergePlan, budget: number, forcedTile: number | undefined): StreamingPlan {
   const s = plan.method.streamed;
   const tensors = new Set<PlannedTensor>();
-  const statsBytes = Math.floor(budget / 8);
+  const statsBytes = Math.floor(budget / 16);
   if (!s || plan.method.elementwise) return { tensors, slotBudget: budget, accBytes: 0, statsBytes, cacheBytes: 0 };
   for (const t of plan.tensors) {
     if (forcedTile !== undefined || wholeTensorBytes(t) > budget / 2 || numelOf(t.shape) >= STREAM_MIN_ELEMENTS) tensors.add(t);
   }
   const maxK = Math.max(1, ...[...tensors].map((t) => t.sources.length));
-  const cacheBytes = tensors.size ? Math.max(0, Math.floor(budget / 2) - statsBytes) : 0;
+  const cacheBytes = tensors.size ? Math.max(0, Math.floor(budget / 2) - Math.floor(budget / 8)) : 0;
   return { tensors, slotBudget: tensors.size ? Math.floor(budget / 2) : budget, accBytes: tensors.size ? align64(s.accBytes(maxK)) : 0, statsBytes, cacheBytes };
 }
 

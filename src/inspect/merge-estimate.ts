@@ -55,7 +55,7 @@ export interface MemoryEstimate {
   /**
    * False where the method's own temporaries are not known (not linear or passthrough): a lower
    * bound for tensors merged whole; streamed tensors are counted with the statistics their method
-   * may hold (an eighth of the budget), which bounds them.
+   * may hold (a sixteenth of the budget), which bounds them.
    */
   readonly exact: boolean;
 }

@@ -54,7 +54,7 @@ describe("amalgam check", () => {
 
   it("estimates a streamed method's memory from its tiles, cache and statistics, close to what merge uses", async () => {
     // ties under small budgets streams the larger tensors in passes; the estimate counts the
-    // statistics allowance (an eighth of the budget) that the method may or may not fill, but not
+    // statistics allowance (a sixteenth of the budget) that the method may or may not fill, but not
     // the temporaries of the small tensors merged whole (the 256 KiB selection scratch here)
     const yaml = `merge_method: ties\nbase_model: examples/models/base\nmodels:\n${["ft_dense", "ft_sparse", "ft_rows"].map((m) => `  - model: examples/models/${m}\n    parameters: {weight: 0.4, density: 0.5}\n`).join("")}dtype: bfloat16\n`;
     for (const memoryBudget of [200_000, 600_000]) {
