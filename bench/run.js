@@ -14,7 +14,7 @@
 // need root), so that other processes on a shared machine take less of the CPUs from them.
 //
 // Cases: linear of 3 fine-tunes; ties of base + 3 (densities 0.5/0.7/0.3) when the build has a
-// `ties` method; linear at 2x the layers (the scaling check: time ~2x, peak RSS flat).
+// `ties` method; both at 2x the layers (the scaling check: time ~2x, peak RSS flat).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import os from "node:os";
@@ -131,7 +131,8 @@ async function main() {
 
   const log = (m) => console.error(m);
   const x1 = ensureModels({ scale: 1, variants: tiesAvailable && want("ties") ? VARIANTS : FINETUNES, log });
-  const x2 = opt.scale && want("linear") ? ensureModels({ scale: 2, variants: FINETUNES, log }) : null;
+  const tiesX2 = opt.scale && tiesAvailable && want("ties");
+  const x2 = opt.scale && (want("linear") || tiesX2) ? ensureModels({ scale: 2, variants: tiesX2 ? VARIANTS : FINETUNES, log }) : null;
 
   const cfgDir = join(BENCH_ROOT, "configs");
   const outRoot = join(BENCH_ROOT, "out");
@@ -153,7 +154,8 @@ async function main() {
     if (tiesAvailable) cases.push(mkCase("ties-x1", "ties", 1, x1, tiesYaml(x1.dirs), ["base", ...FINETUNES]));
     else notes.push(`ties: not available (this build's methods: ${methods.join(", ")})`);
   }
-  if (x2) cases.push(mkCase("linear-x2", "linear", 2, x2, linearYaml(x2.dirs), FINETUNES));
+  if (x2 && want("linear")) cases.push(mkCase("linear-x2", "linear", 2, x2, linearYaml(x2.dirs), FINETUNES));
+  if (x2 && tiesX2) cases.push(mkCase("ties-x2", "ties", 2, x2, tiesYaml(x2.dirs), ["base", ...FINETUNES]));
 
   const rssHow = rssMethod();
   let coldWhy = opt.cold ? dropCaches() : "skipped (--no-cold)";
@@ -196,11 +198,11 @@ async function main() {
     lines.push(`| ${r.case} | ${r.layers} | ${(r.inputBytes / 1e9).toFixed(2)} | ${r.cache} | ${both(fmtS(r.floor.wallS), fmtS(r.floor.minWallS))} | ${both(fmtS(r.merge.wallS), fmtS(r.merge.minWallS))} | ${both(`${r.ratioToFloor.toFixed(2)}x`, `${r.bestRatioToFloor.toFixed(2)}x`)} | ${fmtS(r.merge.cpuS)} | ${mib(r.floor.maxRssBytes)} | ${mib(r.merge.maxRssBytes)} |`);
   }
   const scaling = [];
-  for (const mode of modes) {
-    const a = results.find((r) => r.case === "linear-x1" && r.cache === mode);
-    const b = results.find((r) => r.case === "linear-x2" && r.cache === mode);
+  for (const method of ["linear", "ties"]) for (const mode of modes) {
+    const a = results.find((r) => r.case === `${method}-x1` && r.cache === mode);
+    const b = results.find((r) => r.case === `${method}-x2` && r.cache === mode);
     if (a && b) {
-      scaling.push({ cache: mode, bytesRatio: b.inputBytes / a.inputBytes, timeRatio: b.merge.wallS / a.merge.wallS, userCpuRatio: b.merge.userS / a.merge.userS, floorTimeRatio: b.floor.wallS / a.floor.wallS, rssRatio: b.merge.maxRssBytes / a.merge.maxRssBytes, rssX1Bytes: a.merge.maxRssBytes, rssX2Bytes: b.merge.maxRssBytes });
+      scaling.push({ method, cache: mode, bytesRatio: b.inputBytes / a.inputBytes, timeRatio: b.merge.wallS / a.merge.wallS, userCpuRatio: b.merge.userS / a.merge.userS, floorTimeRatio: b.floor.wallS / a.floor.wallS, rssRatio: b.merge.maxRssBytes / a.merge.maxRssBytes, rssX1Bytes: a.merge.maxRssBytes, rssX2Bytes: b.merge.maxRssBytes });
     }
   }
   const vsMergekit = [];
@@ -215,9 +217,9 @@ async function main() {
   console.log(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, ${m.memGiB} GiB, ${m.os}, node ${m.node}${opt.nice !== null ? `; ran at nice ${opt.nice}` : ""}; output writes ${opt.directWrites ? "direct" : "buffered"}, the floor's too\n`);
   console.log(lines.join("\n"));
   if (scaling.length) {
-    console.log("\nScaling (linear, 2x layers vs 1x):");
+    console.log("\nScaling (2x layers vs 1x):");
     for (const s of scaling) {
-      console.log(`  ${s.cache}: input bytes x${s.bytesRatio.toFixed(2)}, merge time x${s.timeRatio.toFixed(2)} (floor x${s.floorTimeRatio.toFixed(2)}), merge user CPU x${s.userCpuRatio.toFixed(2)}, peak RSS ${mib(s.rssX1Bytes)} -> ${mib(s.rssX2Bytes)} MiB (x${s.rssRatio.toFixed(2)})`);
+      console.log(`  ${s.method} ${s.cache}: input bytes x${s.bytesRatio.toFixed(2)}, merge time x${s.timeRatio.toFixed(2)} (floor x${s.floorTimeRatio.toFixed(2)}), merge user CPU x${s.userCpuRatio.toFixed(2)}, peak RSS ${mib(s.rssX1Bytes)} -> ${mib(s.rssX2Bytes)} MiB (x${s.rssRatio.toFixed(2)})`);
     }
   }
   for (const v of vsMergekit) {
