@@ -17,6 +17,7 @@ import type { PlannedTensor } from "../plan/types.ts";
 import { startPrefetch } from "./prefetch.ts";
 import type { Prefetch, Region } from "./prefetch.ts";
 import { SpanRing } from "./span-ring.ts";
+import { AmalgamError } from "../errors.ts";
 
 /** How a tensor of the run takes part in the read-ahead (see above). */
 export type AheadKind =
@@ -83,7 +84,7 @@ export class ReadAhead {
     // not reached yet, so nothing after it was either: both regions are empty and one takes it
     this.cursor = n;
     const p = this.start(t, c);
-    if (!p) throw new Error(`read-ahead: no room for tensor "${t.name}" in empty regions`);
+    if (!p) throw new AmalgamError("E_KERNEL", `read-ahead: no room for tensor "${t.name}" in empty regions`);
     return { prefetched: p, early: false };
   }
 
@@ -139,7 +140,7 @@ export class ReadAhead {
     const span = this.ring.place(c.bytes);
     if (!span) return undefined;
     const p = startPrefetch(this.k, u, c.tile, c.inputs, span, this.inFlight);
-    if (!p) throw new Error(`read-ahead: tensor "${u.name}" does not fit its ${c.bytes}-byte span`);
+    if (!p) throw new AmalgamError("E_KERNEL", `read-ahead: tensor "${u.name}" does not fit its ${c.bytes}-byte span`);
     this.started.set(u, { prefetch: p, span });
     this.cursor++;
     this.reading = p;

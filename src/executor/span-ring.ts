@@ -4,6 +4,7 @@
 // the newest span's region when it has room, else into the next region that has. Spans are
 // contiguous: a tensor's kept layout (prefetch.ts keptLayout) is one block of memory.
 import type { Region } from "./prefetch.ts";
+import { AmalgamError } from "../errors.ts";
 
 export class SpanRing {
   /** Live spans, oldest first, with the index of their region. */
@@ -54,7 +55,7 @@ export class SpanRing {
   /** Takes the whole of region r (it must be unused) as a span; release it like any other. */
   pin(r: number): Region {
     const region = this.regions[r]!;
-    if (this.spans.some((s) => s.r === r)) throw new Error(`SpanRing.pin: region ${r} is in use`);
+    if (this.spans.some((s) => s.r === r)) throw new AmalgamError("E_KERNEL", `SpanRing.pin: region ${r} is in use`);
     const span = { start: region.start, bytes: region.bytes };
     this.spans.push({ r, span });
     return span;
@@ -64,7 +65,7 @@ export class SpanRing {
   release(span: Region): void {
     const i = this.spans.findIndex((s) => s.span === span);
     const s = this.spans[i];
-    if (!s || this.spans.findIndex((o) => o.r === s.r) !== i) throw new Error("SpanRing.release: not the oldest span of its region");
+    if (!s || this.spans.findIndex((o) => o.r === s.r) !== i) throw new AmalgamError("E_KERNEL", "SpanRing.release: not the oldest span of its region");
     this.spans.splice(i, 1);
   }
 }
