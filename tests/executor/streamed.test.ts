@@ -37,6 +37,13 @@ function alignedResolver(cwd: string, placed: { reads: number; misplaced: number
   }));
 }
 
+/** Each tensor's byte range [start, end) in a safetensors file. */
+function tensorRanges(file: Buffer): Map<string, readonly [number, number]> {
+  const hlen = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets?: [number, number] }>;
+  return new Map(Object.entries(header).flatMap(([name, e]) => (e.data_offsets ? [[name, [8 + hlen + e.data_offsets[0], 8 + hlen + e.data_offsets[1]] as const]] : [])));
+}
+
 /** Model directories under `cwd` (read through the page cache) whose files are wrapped by `wrap`. */
 function wrapSources(cwd: string, wrap: (s: ByteSource) => ByteSource) {
   const inner = fsResolver(cwd, "never");
@@ -147,6 +154,17 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     ["della_linear f16 lambda", `merge_method: della_linear\nbase_model: F16/m0\nparameters: {lambda: 0.8}\nmodels:\n${models("F16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`],
     ["dare_ties mixed dtypes", `merge_method: dare_ties\nbase_model: F16/m0\nmodels:\n${models("BF16", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7"], ["m1", "m2"])}  - model: F32/m3\n    parameters: {weight: 0.2, density: 0.3}\n`],
   ];
+  /**
+   * bf16 models m0-m3 in `name` with an MLP weight of `rows` x 64 in each of layers [from, to) besides
+   * SHAPES, and the ties config of the three fine-tunes on m0.
+   */
+  const layeredTies = (name: string, from: number, to: number, rows: number) => {
+    const layers: Shapes = { ...SHAPES };
+    for (let l = from; l < to; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [rows, 64];
+    for (let m = 0; m < 4; m++) writeModel(join(dir, name, `m${m}`), "BF16", m, layers);
+    const yaml = `merge_method: ties\nbase_model: ${name}/m0\nmodels:\n${models(name, ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    return { layers, yaml };
+  };
   const merge = async (yaml: string, extra: Partial<MergeOptions> = {}) => {
     const out = join(tempDir(), "out");
     const r = await runMerge(yaml, dir, out, { randomSeed: 7, ...extra });
@@ -203,9 +221,7 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
         if (m === 0) continue;
         // plant special values in the MLP weight of each fine-tune
         const f = readFileSync(join(d, "model.safetensors"));
-        const hlen = Number(f.readBigUInt64LE(0));
-        const header = JSON.parse(f.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
-        const at = 8 + hlen + header["model.layers.0.mlp.up_proj.weight"]!.data_offsets[0];
+        const at = tensorRanges(f).get("model.layers.0.mlp.up_proj.weight")![0];
         const bits = dtype === "BF16" ? [0x7fc1, 0xffa5, 0x7f80, 0xff80, 0x8000, 0x7f81] : [0x7fc00123, 0xffa00001, 0x7f800000, 0xff800000, 0x80000000, 0x7f800001];
         bits.forEach((b, i) => {
           const idx = 97 * m + 1000 * i + 13;
@@ -227,11 +243,7 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     // the fine-tunes equal the base on tv_bf16's sampled elements of the MLP weight: the sample
     // sees zeros and places the top-k boundary far below the real one
     const name = "model.layers.0.mlp.up_proj.weight";
-    const tensorAt = (f: Buffer) => {
-      const hlen = Number(f.readBigUInt64LE(0));
-      const header = JSON.parse(f.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
-      return 8 + hlen + header[name]!.data_offsets[0];
-    };
+    const tensorAt = (f: Buffer) => tensorRanges(f).get(name)![0];
     for (let m = 0; m < 4; m++) writeModel(join(dir, "misled", `m${m}`), "BF16", m);
     const base = readFileSync(join(dir, "misled", "m0", "model.safetensors"));
     for (let m = 1; m < 4; m++) {
@@ -252,10 +264,7 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
   });
 
   it("bf16 ties takes the sample-and-band route: later layers count a band predicted from the layer before, no full histogram", async () => {
-    const layers: Shapes = { ...SHAPES };
-    for (let l = 1; l < 4; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
-    for (let m = 0; m < 4; m++) writeModel(join(dir, "layers", `m${m}`), "BF16", m, layers);
-    const yaml = `merge_method: ties\nbase_model: layers/m0\nmodels:\n${models("layers", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const { yaml } = layeredTies("layers", 1, 4, 1000);
     const routes = new Map<string, string[]>();
     const whole = await merge(yaml);
     const s = await merge(yaml, { tileElements: 4096, onStreamPass: (t, step) => routes.set(t, [...(routes.get(t) ?? []), step]) });
@@ -273,10 +282,7 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     // 4 layers of bf16 ties; the tensors after the first of each run of streamed ones take inputs
     // read ahead (MergeOptions.onStreamPass's readAhead), with sources that read anywhere and
     // with sources that place their reads (direct I/O's layout), and the bytes read stay the same
-    const layers: Shapes = { ...SHAPES };
-    for (let l = 1; l < 4; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
-    for (let m = 0; m < 4; m++) writeModel(join(dir, "ahead", `m${m}`), "BF16", m, layers);
-    const yaml = `merge_method: ties\nbase_model: ahead/m0\nmodels:\n${models("ahead", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const { layers, yaml } = layeredTies("ahead", 1, 4, 1000);
     const whole = await merge(yaml);
     const kernels = await loadKernelModule(true);
     for (const placedReads of [false, true]) {
@@ -315,15 +321,9 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     // tensor's reads start as soon as the one before has all its inputs (its first pass waits for
     // them), which is before that tensor's final pass; the read-ahead only at final passes started
     // them after it. Every file has the same layout, so an offset names a tensor in any of them.
-    const layers: Shapes = { ...SHAPES };
-    for (let l = 1; l < 6; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
-    for (let m = 0; m < 4; m++) writeModel(join(dir, "deep", `m${m}`), "BF16", m, layers);
-    const yaml = `merge_method: ties\nbase_model: deep/m0\nmodels:\n${models("deep", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
-    const file = readFileSync(join(dir, "deep", "m0", "model.safetensors"));
-    const hlen = Number(file.readBigUInt64LE(0));
-    const header = JSON.parse(file.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets?: [number, number] }>;
-    const spans = Object.entries(header).flatMap(([name, e]) => (e.data_offsets ? [{ name, start: 8 + hlen + e.data_offsets[0], end: 8 + hlen + e.data_offsets[1] }] : []));
-    const tensorAt = (offset: number) => spans.find((x) => offset >= x.start && offset < x.end)?.name ?? "?";
+    const { layers, yaml } = layeredTies("deep", 1, 6, 1000);
+    const ranges = [...tensorRanges(readFileSync(join(dir, "deep", "m0", "model.safetensors")))];
+    const tensorAt = (offset: number) => ranges.find(([, [a, b]]) => offset >= a && offset < b)?.[0] ?? "?";
     const whole = await merge(yaml);
     const events: string[] = [];
     const s = await merge(yaml, {
@@ -352,10 +352,7 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
     // embed_tokens and lm_head (4 x 154 KB) are not kept under a 1.2 MB budget (450 KB of cache)
     // and read into the slots in every pass; the layers (4 x 64 KB) are kept and read ahead,
     // the first after each of those during its final pass, into the region it leaves free
-    const layers: Shapes = { ...SHAPES };
-    for (let l = 0; l < 4; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [500, 64];
-    for (let m = 0; m < 4; m++) writeModel(join(dir, "held", `m${m}`), "BF16", m, layers);
-    const yaml = `merge_method: ties\nbase_model: held/m0\nmodels:\n${models("held", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const { yaml } = layeredTies("held", 0, 4, 500);
     const whole = await merge(yaml);
     const kernels = await loadKernelModule(true);
     for (const placedReads of [false, true]) {
@@ -376,16 +373,10 @@ describe("streamed gta merges: generated models spanning many tiles", () => {
   });
 
   it("with worker threads, a failed read of a tensor read ahead fails the merge on that tensor, after every read started has settled", async () => {
-    const layers: Shapes = { ...SHAPES };
-    for (let l = 1; l < 6; l++) layers[`model.layers.${l}.mlp.up_proj.weight`] = [1000, 64];
-    for (let m = 0; m < 4; m++) writeModel(join(dir, "failing", `m${m}`), "BF16", m, layers);
-    const yaml = `merge_method: ties\nbase_model: failing/m0\nmodels:\n${models("failing", ["weight: 0.5, density: 0.5", "weight: 0.3, density: 0.7", "weight: 0.2, density: 0.3"])}`;
+    const { yaml } = layeredTies("failing", 1, 6, 1000);
     // every model has the same layout: one byte range is the same tensor in each
-    const file = readFileSync(join(dir, "failing", "m0", "model.safetensors"));
-    const hlen = Number(file.readBigUInt64LE(0));
-    const header = JSON.parse(file.subarray(8, 8 + hlen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
     const bad = "model.layers.4.mlp.up_proj.weight";
-    const [from, to] = header[bad]!.data_offsets.map((o) => 8 + hlen + o) as [number, number];
+    const [from, to] = tensorRanges(readFileSync(join(dir, "failing", "m0", "model.safetensors"))).get(bad)!;
     let pending = 0;
     let failed = 0;
     const err = await merge(yaml, {
