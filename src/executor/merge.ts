@@ -15,14 +15,15 @@ import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 import type { JsonValue, MergeInput } from "../methods/types.ts";
 import { loadInput } from "./load-input.ts";
 import type { TileJob } from "./tile-job.ts";
-import { CHUNK_ELEMENTS } from "./tile-job.ts";
 import { InlineTilePool } from "./tile-pool.ts";
 import { mergeStreamed, planStreaming, streamTile } from "./streamed.ts";
+import type { StreamSlot } from "./streamed.ts";
 import { keptLayout } from "./prefetch.ts";
 import { ReadAhead } from "./read-ahead.ts";
 import type { AheadKind } from "./read-ahead.ts";
 import type { Region } from "./prefetch.ts";
-import { READ_ALIGN, READ_ROOM, alignUp, placeRead } from "./read-placement.ts";
+import { READ_ALIGN, alignUp, placeRead } from "./read-placement.ts";
+import { layOutSlots, scratchRegionBytes } from "./slot-layout.ts";
 import type { TilePool, TilePoolFactory } from "./tile-pool.ts";
 import type { FileWriter, OutputStore } from "../io/storage.ts";
 import { GpuMerger } from "../gpu/gpu-merge.ts";
@@ -166,20 +167,16 @@ export function tileable(plan: MergePlan, t: PlannedTensor): boolean {
   return plan.method.elementwise === true && t.sources.every((s) => s.tensor.shape.length === t.shape.length && s.tensor.shape.every((d, i) => d === t.shape[i]));
 }
 
-interface Slot {
-  readonly inputs: readonly number[];
-  readonly out: number;
-}
 
 /** Streams one tileable tensor: reads of tile i+1 overlap the merge of tile i; writes stay in order. */
 async function mergeTiled(
-  t: PlannedTensor, plan: MergePlan, run: TensorRun, pool: TilePool, slots: readonly Slot[], tile: number,
+  t: PlannedTensor, plan: MergePlan, run: TensorRun, pool: TilePool, slots: readonly StreamSlot[], tile: number,
   k: Kernels, w: FileWriter, onTile: (bytes: number) => void,
 ): Promise<number> {
   const numel = t.shape.reduce((a, b) => a * b, 1);
   const outBytes = DTYPES[t.outDtype].bytes;
   const free = [...slots];
-  const inflight: { slot: Slot; done: Promise<void>; bytes: number }[] = [];
+  const inflight: { slot: StreamSlot; done: Promise<void>; bytes: number }[] = [];
   const drainOne = async () => {
     const f = inflight.shift()!;
     await f.done;
@@ -385,25 +382,16 @@ async function mergePlanned(plan: MergePlan, options: MergeOptions, state: RunSt
   const scratchCount = factory ? Math.max(1, options.threadCount ?? 1) : 1;
   const { slotCount, tile } = tileLayout(streaming.slotBudget, scratchCount, maxK, largest, options.tileElements);
   let pool: TilePool | undefined;
-  const slots: Slot[] = [];
+  const slots: StreamSlot[] = [];
   let slotRegion: Region | undefined;
   let cacheRegion: Region | undefined;
   const scratch: { start: number; end: number }[] = [];
   if (tiled.length) {
-    const align = (x: number) => Math.ceil(x / 64) * 64;
-    // input buffers start on READ_ALIGN boundaries with room to widen a read (read-placement.ts)
-    const ioBytes = align(tile * 4);
-    const inBytes = alignUp(ioBytes + READ_ROOM, READ_ALIGN);
-    const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536) + streaming.accBytes;
-    // all slots' input buffers first (one region: a kept tensor's inputs may be read ahead into it,
-    // read-ahead.ts), then their output buffers
-    let at = alignUp(k.heapStart, READ_ALIGN);
-    const inputs = Array.from({ length: slotCount }, () => Array.from({ length: maxK }, () => { const p = at; at += inBytes; return p; }));
-    slotRegion = { start: inputs[0]?.[0] ?? at, bytes: slotCount * maxK * inBytes };
-    for (let i = 0; i < slotCount; i++) {
-      slots.push({ inputs: inputs[i]!, out: at });
-      at = alignUp(at + ioBytes, READ_ALIGN);
-    }
+    const layout = layOutSlots(k.heapStart, slotCount, maxK, tile);
+    slots.push(...layout.slots);
+    slotRegion = layout.inputRegion;
+    let at = layout.end;
+    const scratchBytes = scratchRegionBytes(maxK, tile, streaming.accBytes);
     // With worker threads (shared memory, which does not move when the heap grows while reads are
     // in flight), streamed tensors keep their inputs in a fixed region, and later ones' are read
     // ahead into it and the slot input buffers.

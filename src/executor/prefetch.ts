@@ -26,8 +26,6 @@ export interface KeptLayout {
   readonly bytes: number;
 }
 
-const align64 = (x: number) => Math.ceil(x / 64) * 64;
-
 /**
  * The layout of tensor `t`'s kept inputs `inputs` in a region starting at `start` (a multiple of
  * READ_ALIGN): contiguous and 64-byte aligned tiles for sources that read anywhere; one
@@ -45,7 +43,7 @@ export function keptLayout(t: PlannedTensor, tile: number, tiles: number, inputs
     map.set(j, { at, stride });
     // the last tile takes only its own length (a tensor of 9.01 tiles must not cost 10)
     const last = numel - (tiles - 1) * tile;
-    at += stride ? (tiles - 1) * stride + alignUp(last * b, READ_ALIGN) + READ_ALIGN : align64(numel * b);
+    at += stride ? (tiles - 1) * stride + alignUp(last * b, READ_ALIGN) + READ_ALIGN : alignUp(numel * b, 64);
     at = alignUp(at, READ_ALIGN);
   }
   return { inputs: map, bytes: at - start };

@@ -2,11 +2,12 @@
 // the kernel memory follows the executor's allocations (src/executor/merge.ts, load-input.ts) from
 // the plan; the time comes from timing the method's kernels on a synthetic tile and reading a
 // sample of the real input bytes.
-import { READ_ALIGN, READ_ROOM, alignUp } from "../executor/read-placement.ts";
+import { READ_ALIGN, alignUp } from "../executor/read-placement.ts";
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { DEFAULT_MEMORY_BUDGET, tileable, tileLayout, writeBehindBlocks } from "../executor/merge.ts";
 import { planStreaming } from "../executor/streamed.ts";
+import { layOutSlots, scratchRegionBytes } from "../executor/slot-layout.ts";
 import { HASH_BLOCK_BYTES } from "../output/manifest.ts";
 import { timeStreamed } from "./time-streamed.ts";
 import { CHUNK_ELEMENTS, runTileJob } from "../executor/tile-job.ts";
@@ -101,11 +102,9 @@ export function estimateMemory(plan: MergePlan, o: MemoryOptions): MemoryEstimat
     const layout = tileLayout(streaming.slotBudget, scratchCount, maxK, largest);
     const slotCount = layout.slotCount;
     tile = layout.tile;
-    const ioBytes = align(tile * 4);
-    const scratchBytes = align((maxK + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (maxK + 4) * 128 + 65536) + streaming.accBytes;
-    at = alignUp(at, READ_ALIGN) + slotCount * (maxK * alignUp(ioBytes + READ_ROOM, READ_ALIGN) + alignUp(ioBytes, READ_ALIGN));
+    at = layOutSlots(at, slotCount, maxK, tile).end;
     if (o.workers && streaming.cacheBytes > 0 && streaming.tensors.size > 0) at += alignUp(streaming.cacheBytes, READ_ALIGN);
-    at = align(at + scratchCount * scratchBytes);
+    at = align(at + scratchCount * scratchRegionBytes(maxK, tile, streaming.accBytes));
   }
   let end = at;
   let largestWhole = 0;

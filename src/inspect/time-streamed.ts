@@ -2,15 +2,13 @@
 // streamed tensor of the plan is copied as a synthetic tensor of up to TIMING_ELEMENTS elements
 // (whole rows, each source in its own stored dtype, the fine-tunes as small changes of the base)
 // whose bytes come from memory, and merged by the streamed path on one thread, every pass
-// included. The executor's regions are laid out above the kernels' heap start for the time of
-// the run and given back after.
+// included. The executor's regions (slot-layout.ts) are laid out above the kernels' heap start for
+// the time of the run and given back after.
 import { DTYPES } from "../dtype.ts";
 import type { DType } from "../dtype.ts";
 import { tileLayout } from "../executor/merge.ts";
-import { READ_ALIGN, READ_ROOM, alignUp } from "../executor/read-placement.ts";
 import { mergeStreamed, planStreaming } from "../executor/streamed.ts";
-import type { StreamSlot } from "../executor/streamed.ts";
-import { CHUNK_ELEMENTS } from "../executor/tile-job.ts";
+import { layOutSlots, scratchRegionBytes } from "../executor/slot-layout.ts";
 import { InlineTilePool } from "../executor/tile-pool.ts";
 import type { ByteSource, FileWriter } from "../io/storage.ts";
 import type { Kernels } from "../kernels/kernels.ts";
@@ -20,7 +18,6 @@ import type { MergePlan, PlannedTensor } from "../plan/types.ts";
 const TIMING_TILE = 1 << 18;
 
 const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-const align64 = (x: number) => Math.ceil(x / 64) * 64;
 
 /** Bytes in memory as a source. */
 function memorySource(bytes: Uint8Array): ByteSource {
@@ -71,16 +68,8 @@ export async function timeStreamed(plan: MergePlan, k: Kernels, now: () => numbe
     // tiles of at most TIMING_TILE elements: passes over several tiles, as in a real merge, in
     // a fraction of the memory
     const { slotCount, tile } = tileLayout(streaming.slotBudget, 1, K, n, Math.min(n, TIMING_TILE));
-    const ioBytes = align64(tile * 4);
-    const inBytes = alignUp(ioBytes + READ_ROOM, READ_ALIGN);
-    let at = alignUp(saved, READ_ALIGN);
-    const slots: StreamSlot[] = [];
-    for (let i = 0; i < slotCount; i++) {
-      const inputs = Array.from({ length: K }, () => { const p = at; at += inBytes; return p; });
-      slots.push({ inputs, out: at });
-      at = alignUp(at + ioBytes, READ_ALIGN);
-    }
-    const scratch = { start: at, end: at + align64((K + 4) * Math.min(tile, CHUNK_ELEMENTS) * 4 + (K + 4) * 128 + 65536) + streaming.accBytes };
+    const { slots, end } = layOutSlots(saved, slotCount, K, tile);
+    const scratch = { start: end, end: end + scratchRegionBytes(K, tile, streaming.accBytes) };
     k.ensure(scratch.end);
     k.setHeapStart(scratch.end);
     const pool = InlineTilePool.create(k, scratch);
