@@ -130,9 +130,12 @@ export interface StreamEnv {
   readonly onPass?: (tensor: string, step: string, readAhead: boolean) => void;
   /** Main-thread bytes that may keep a tensor's stored inputs across passes (0: read every pass). */
   readonly cacheBytes: number;
-  /** Where kept inputs go (cacheBytes long), unless they were read ahead into `slotRegion`. */
+  /**
+   * For a tensor that was not read ahead (it reads into the slots, read-ahead.ts): where it keeps
+   * inputs (cacheBytes long), and the slot input buffers as one region; onFinalPass names the one
+   * it leaves free.
+   */
   readonly cacheRegion?: Region;
-  /** The slot input buffers as one region (idle while a kept tensor runs). */
   readonly slotRegion?: Region;
   /** This tensor's inputs being read (read-ahead.ts), in the span of memory it keeps them in. */
   readonly prefetched?: Prefetch;
@@ -206,12 +209,11 @@ export async function mergeStreamed(t: PlannedTensor, plan: MergePlan, env: Stre
     cache = keptLayout(t, tile, tiles, driver.inputs, region.start).inputs;
     cacheRegion = region;
   }
-  // the region this tensor leaves free during its final pass: the other one when it keeps its
-  // inputs in one of them, else the cache region (its reads go to the slots)
+  // the region this tensor leaves free during its final pass: the slots when it keeps its inputs
+  // in the cache region, else the cache region (its reads go to the slots)
   const freeRegion = (): Region | undefined => {
     if (!env.cacheRegion || !env.slotRegion) return undefined;
-    if (!cacheRegion) return env.cacheRegion;
-    return cacheRegion.start === env.slotRegion.start ? env.cacheRegion : env.slotRegion;
+    return cacheRegion === env.cacheRegion ? env.slotRegion : env.cacheRegion;
   };
   const report = (r: TileResult) => {
     for (const m of r.warnings) env.warn(m);
