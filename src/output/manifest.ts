@@ -1,6 +1,8 @@
 // The progress record of a resumable merge: which output shards are finished, with their sizes
 // and hashes, under a key that identifies the merge (config, options, plan layout, input files).
-// A later run with the same key skips every shard whose bytes still hash the same.
+// A later run with the same key skips every shard whose bytes still hash the same. The last shard a
+// run writes is not hashed nor recorded (src/executor/merge.ts): a run killed after it and before
+// the commit merges it again.
 //
 // Hash: XXH3-128 (hash-wasm) over the XXH3-128 digests of consecutive 16 MiB blocks of the file
 // ("xxh3-128-blocks-16m"), so shards of any size are hashed while they are written, a block at a

@@ -213,6 +213,24 @@ describe("a full disk (ENOSPC injected into the sink)", () => {
     expect(listing(out).filter((n) => n.startsWith("."))).toEqual([]);
   });
 
+  it("after the last shard, before the commit: every shard but the last is recorded and kept (the last is not hashed), the rerun merges only that one again", async () => {
+    const out = join(root, "full-last", "merged");
+    const seen = { warnings: [] as string[] };
+    // the first file after the shards (the model files), not the progress record
+    const e = await run(out, (op, path) => { if (op === "open" && !/\.safetensors|amalgam-progress/.test(path)) throw enospc(); }, seen).catch((x: unknown) => x);
+    expect((e as AmalgamError).code).toBe("E_NO_SPACE");
+    const shards = [...reference.keys()].filter((n) => n.endsWith(".safetensors"));
+    expect(listing(out)).toEqual([".amalgam-staging"]);
+    expect(listing(join(out, ".amalgam-staging"))).toEqual(["amalgam-progress.json", ...shards.slice(0, -1)]);
+    const record = JSON.parse(readFileSync(join(out, ".amalgam-staging", "amalgam-progress.json"), "utf8")) as { files: Record<string, unknown> };
+    expect(Object.keys(record.files).sort()).toEqual(shards.slice(0, -1));
+    const again = { warnings: [] as string[], kept: undefined as readonly string[] | undefined };
+    const r = await run(out, undefined, again);
+    expect([...r.resumed].sort()).toEqual(shards.slice(0, -1));
+    expectReference(out);
+    expect(listing(out).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
   it("a permission error while creating the staging folder is E_PERMISSION", async () => {
     const out = join(root, "eacces", "merged");
     mkdirSync(out, { recursive: true });
